@@ -1,0 +1,108 @@
+//! The one interface to the world. `aws` talks to AWS; `sim` is an in-process model of the same
+//! pieces. The controller cannot tell them apart.
+
+pub mod sim;
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::core::{RunnerObservation, RunnerSpec, Step};
+
+/// How much to read for a runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// At rest: target health may be skipped for shards whose ASG uses ELB health checks.
+    Light,
+    /// Mid-deployment and before every mutation: everything, including target health of every
+    /// shard that has capacity.
+    Full,
+}
+
+/// What a successful mutation reports back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// PutParameter's new version, and the value and version read back right after.
+    RecordWritten {
+        version: i64,
+        read_back: Option<(String, i64)>,
+    },
+}
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum CloudError {
+    /// Throttling: back off and try again later.
+    #[error("{service} {operation} throttled: {message}")]
+    Throttled {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+    /// 5xx and connection failures where the request is known not to have been processed.
+    #[error("{service} {operation} failed transiently: {message}")]
+    Transient {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+    /// No answer: the request may or may not have taken effect. Never blindly repeated.
+    #[error("{service} {operation} timed out; its outcome is unknown")]
+    Timeout {
+        service: &'static str,
+        operation: &'static str,
+    },
+    /// A configured resource is gone (e.g. the launch template a revision names).
+    #[error("{what} does not exist: {message}")]
+    ResourceMissing { what: String, message: String },
+    /// Anything else, with the provider's error code and message.
+    #[error("{service} {operation} failed: {code}: {message}")]
+    Api {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+}
+
+impl CloudError {
+    /// The `kind` label of `switchyard_reconcile_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CloudError::Throttled { .. } => "throttled",
+            CloudError::Transient { .. } => "transient",
+            CloudError::Timeout { .. } => "timeout",
+            CloudError::ResourceMissing { .. } => "resource_missing",
+            CloudError::Api { .. } => "api",
+        }
+    }
+
+    /// Worth backing off and trying again without a human.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CloudError::Throttled { .. } | CloudError::Transient { .. } | CloudError::Timeout { .. }
+        )
+    }
+}
+
+pub trait Cloud: Send + Sync + 'static {
+    /// The account the credentials act in (STS GetCallerIdentity).
+    fn account_id(&self) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    /// Observes many runners at once, batching reads across them. The result has one
+    /// observation per runner, in the order given.
+    fn observe(
+        &self,
+        runners: &[&RunnerSpec],
+        detail: Detail,
+    ) -> impl Future<Output = Result<Vec<RunnerObservation>, CloudError>> + Send;
+
+    /// Performs exactly one step. Exactly one API mutation, except `WriteRecord`, which also
+    /// reads the parameter back.
+    fn apply(
+        &self,
+        runner: &RunnerSpec,
+        step: &Step,
+    ) -> impl Future<Output = Result<Applied, CloudError>> + Send;
+}

@@ -1,0 +1,42 @@
+//! What the core concludes from one observation.
+
+use serde::Serialize;
+
+use super::classify::{ShardClass, ShardFacts};
+use super::condition::Condition;
+use super::halt::Halt;
+use super::memory::RunnerMemory;
+use super::phase::Phase;
+use super::shard::{Shard, ShardPair};
+use super::step::Step;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub phase: Phase,
+    pub halt: Option<Halt>,
+    /// Conditions that hold now; any other condition type is false.
+    pub conditions: Vec<Condition>,
+    /// Per-shard facts and the runbook row; `None` when the observation was too broken to tell
+    /// (a resource missing, a malformed record).
+    pub shards: Option<ShardPair<ShardReport>>,
+    /// The one mutation to take next, if any. Never set while halted or paused.
+    pub step: Option<Step>,
+    /// What happens next, for people: the step, or what is being waited for.
+    pub next: String,
+    #[serde(skip)]
+    pub memory: RunnerMemory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShardReport {
+    pub shard: Shard,
+    #[serde(flatten)]
+    pub facts: ShardFacts,
+    pub class: ShardClass,
+}
+
+impl Decision {
+    pub fn in_transition(&self) -> bool {
+        self.phase.in_transition()
+    }
+}

@@ -1,0 +1,36 @@
+//! The little a controller keeps between observations. Everything here may be lost in a restart;
+//! losing it only makes the controller wait longer (a healthy streak starts over).
+
+use chrono::{DateTime, Utc};
+
+use super::halt::HaltReason;
+use super::shard::Shard;
+
+/// Since when something has held without a break, for one deployment attempt (mark id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streak {
+    pub mark_id: String,
+    pub since: DateTime<Utc>,
+}
+
+/// A halt learnt from a mutation's answer rather than from an observation; it holds until the
+/// world moves on (see `clears`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickyHalt {
+    pub reason: HaltReason,
+    pub message: String,
+    /// ConcurrentModification: the record version seen after the conflict; any later write
+    /// (for example `repair`) clears the halt.
+    pub record_version: Option<i64>,
+    /// ResourceMissing from an update (a launch template): a new desired state clears it.
+    pub desired: (Shard, Option<String>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerMemory {
+    /// The in-flight shard's continuous healthy streak (after its grace period).
+    pub healthy_streak: Option<Streak>,
+    /// When traffic moved to the in-flight shard and it has stayed healthy since.
+    pub verified_since: Option<Streak>,
+    pub sticky_halt: Option<StickyHalt>,
+}

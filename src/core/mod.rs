@@ -1,0 +1,33 @@
+//! The pure core: no I/O, no clock. Everything here is a function of a runner's spec, one
+//! observation, the controller's memory and `now`.
+
+pub mod classify;
+pub mod condition;
+pub mod decide;
+pub mod decision;
+pub mod guard;
+pub mod halt;
+pub mod mark;
+pub mod memory;
+pub mod observation;
+pub mod phase;
+pub mod runbook;
+pub mod shard;
+pub mod spec;
+pub mod status_record;
+pub mod step;
+
+pub use classify::{Assessment, ShardClass, ShardFacts, assess};
+pub use condition::{Condition, ConditionType};
+pub use decide::decide;
+pub use decision::{Decision, ShardReport};
+pub use guard::{Actor, Invariant, Refusal, guard};
+pub use halt::{Halt, HaltReason};
+pub use mark::{MARK_TAG, Mark, MarkState};
+pub use memory::{RunnerMemory, StickyHalt, Streak};
+pub use observation::*;
+pub use phase::Phase;
+pub use shard::{Shard, ShardPair};
+pub use spec::{RunnerSettings, RunnerSpec, ShardSpec};
+pub use status_record::StatusRecord;
+pub use step::{FailOutcome, RecordWrite, Step};

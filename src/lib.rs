@@ -1,0 +1,6 @@
+//! switchyard: a reconciliation controller for zero-downtime blue/green deployments of runners.
+
+pub mod clock;
+pub mod cloud;
+pub mod config;
+pub mod core;
