@@ -4,6 +4,7 @@
 pub mod sim;
 
 use std::future::Future;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -84,6 +85,27 @@ impl CloudError {
             CloudError::Throttled { .. } | CloudError::Transient { .. } | CloudError::Timeout { .. }
         )
     }
+}
+
+/// Told about every request a cloud makes, so that `switchyard_cloud_requests_total` and
+/// `switchyard_cloud_request_duration_seconds` count the simulated cloud's calls exactly as AWS's.
+pub trait RequestObserver: Send + Sync + 'static {
+    /// `outcome`: `success`, `throttled`, `timeout` or `error`.
+    fn request(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        outcome: &'static str,
+        elapsed: Duration,
+    );
+}
+
+/// For tests and one-shot commands that do not export metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl RequestObserver for NoObserver {
+    fn request(&self, _: &'static str, _: &'static str, _: &'static str, _: Duration) {}
 }
 
 pub trait Cloud: Send + Sync + 'static {
