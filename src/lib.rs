@@ -4,3 +4,4 @@ pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod core;
+pub mod telemetry;

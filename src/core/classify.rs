@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use super::halt::Halt;
 use super::mark::{Mark, MarkState};
-use super::observation::{AsgObservation, Found, RunnerObservation, TargetGroupObservation};
+use super::observation::{
+    AsgObservation, Found, HealthCheckSettings, RunnerObservation, TargetGroupObservation,
+};
 use super::runbook;
 use super::shard::{Shard, ShardPair};
 use super::spec::RunnerSpec;
@@ -36,6 +38,9 @@ impl MarkStatus {
             Some(Err(e)) => MarkStatus::Unreadable {
                 error: e.to_string(),
             },
+            Some(Ok(mark)) if mark.shard != shard => MarkStatus::Unreadable {
+                error: format!("the mark on {shard} names {}", mark.shard),
+            },
             Some(Ok(mark)) => {
                 let current = shard == desired && mark.is_for(shard, revision);
                 match (mark.state, current) {
@@ -65,6 +70,12 @@ impl MarkStatus {
     /// The mark says the controller's own deployment of the desired state owns this shard.
     pub fn is_current(&self) -> bool {
         matches!(self, MarkStatus::InFlight { .. } | MarkStatus::Failed { .. })
+    }
+
+    /// Any attempt of the controller's own, current or left behind (SPEC §5): such a shard is
+    /// never "somebody else's healthy shard".
+    pub fn is_ours(&self) -> bool {
+        !matches!(self, MarkStatus::None | MarkStatus::Unreadable { .. })
     }
 }
 
@@ -115,7 +126,7 @@ impl ShardClass {
             (true, false, true) => ShardClass::InactiveHealthyDeployed,
             (false, false, false) => ShardClass::NotDeployed,
             (true, false, false) => ShardClass::InactiveHealthyNotDeployed {
-                own_in_flight: facts.mark.is_current(),
+                own_in_flight: facts.mark.is_ours(),
             },
         }
     }
@@ -152,6 +163,8 @@ pub struct Assessment {
     pub serving: Option<Shard>,
     /// The target groups the listener forwards to, as observed.
     pub forward_to: Vec<String>,
+    /// Each shard's TG health-check settings, where known.
+    pub health_checks: ShardPair<Option<HealthCheckSettings>>,
     /// A halt this observation proves, first in the order of SPEC §3's precedence.
     pub halt: Option<Halt>,
 }
@@ -225,6 +238,7 @@ pub fn assess(spec: &RunnerSpec, obs: &RunnerObservation) -> Result<Assessment, 
         classes,
         serving,
         forward_to: listener.forward_to.clone(),
+        health_checks: ShardPair::from_fn(|s| obs.target_group(s).and_then(|tg| tg.health_check)),
         halt: None,
     };
     assessment.halt = runner_halt(spec, &assessment);

@@ -1,16 +1,483 @@
-//! The phase machine of SPEC §4.
+//! The phase machine of SPEC §4: from one assessed observation, the phase the runner is in and
+//! the one step that moves it on. Waits are judged against `now`; nothing is remembered that the
+//! world (the record and the mark) does not also say, except healthy streaks.
+
 use chrono::{DateTime, Utc};
 
-use super::decision::Decision;
-use super::memory::RunnerMemory;
+use super::classify::{Assessment, MarkStatus, ShardFacts, assess};
+use super::condition::{Condition, ConditionType};
+use super::decision::{Decision, ShardReport};
+use super::halt::{Halt, HaltReason};
+use super::mark::{Mark, MarkState};
+use super::memory::{RunnerMemory, Streak};
 use super::observation::RunnerObservation;
+use super::phase::Phase;
+use super::shard::{Shard, ShardPair};
 use super::spec::RunnerSpec;
+use super::step::{FailOutcome, RecordWrite, Step};
+
+/// The phase, the step (if any) and what is awaited, before halts and `paused` are applied.
+struct Plan {
+    phase: Phase,
+    step: Option<Step>,
+    next: String,
+}
+
+impl Plan {
+    fn wait(phase: Phase, next: impl Into<String>) -> Plan {
+        Plan {
+            phase,
+            step: None,
+            next: next.into(),
+        }
+    }
+
+    fn act(phase: Phase, step: Step) -> Plan {
+        Plan {
+            phase,
+            next: step.describe(),
+            step: Some(step),
+        }
+    }
+}
 
 pub fn decide(
-    _spec: &RunnerSpec,
-    _obs: &RunnerObservation,
-    _memory: &RunnerMemory,
-    _now: DateTime<Utc>,
+    spec: &RunnerSpec,
+    obs: &RunnerObservation,
+    memory: &RunnerMemory,
+    now: DateTime<Utc>,
 ) -> Decision {
-    unimplemented!("in progress")
+    let mut memory = memory.clone();
+    if memory
+        .sticky_halt_in_force(spec.desired(), obs.record.version())
+        .is_none()
+    {
+        memory.sticky_halt = None;
+    }
+    let world = match assess(spec, obs) {
+        Ok(world) => world,
+        Err(halt) => return halted(spec, halt, None, memory),
+    };
+    let shards = Some(reports(&world));
+    let sticky = memory.sticky_halt.as_ref().map(|s| Halt {
+        reason: s.reason,
+        message: s.message.clone(),
+        ..sticky_runbook(spec, s.reason, &s.message)
+    });
+    if let Some(halt) = world.halt.clone().or(sticky) {
+        memory.healthy_streak = None;
+        memory.verified_since = None;
+        return halted(spec, halt, shards, memory);
+    }
+
+    let plan = plan(spec, &world, &mut memory, now);
+    let mut conditions = warnings(spec, &world);
+    match plan.phase {
+        Phase::Converged => conditions.push(Condition::new(
+            ConditionType::Ready,
+            "Converged",
+            format!("{} is active", spec.active_shard),
+        )),
+        Phase::Failed => {}
+        phase => conditions.push(Condition::new(
+            ConditionType::Progressing,
+            phase.as_str(),
+            plan.next.clone(),
+        )),
+    }
+    if let Some(mark) = world.facts[spec.active_shard].mark.failed()
+        && world.record.active_shard != Some(spec.active_shard)
+    {
+        conditions.push(Condition::new(
+            ConditionType::DeploymentFailed,
+            "DeploymentFailed",
+            format!(
+                "the deployment of revision {} to {} started {} failed; it is not retried until \
+                 the desired state changes or `switchyard retry --runner {}`",
+                mark.revision.as_deref().unwrap_or("(unchanged)"),
+                mark.shard,
+                mark.started,
+                spec.name
+            ),
+        ));
+    }
+    let (step, next) = if spec.paused {
+        conditions.push(Condition::new(
+            ConditionType::Paused,
+            "Paused",
+            "paused: true in the desired-state file",
+        ));
+        let next = match &plan.step {
+            Some(step) => format!("paused (would: {})", step.describe()),
+            None => format!("paused ({})", plan.next),
+        };
+        (None, next)
+    } else {
+        (plan.step, plan.next)
+    };
+    Decision {
+        phase: plan.phase,
+        halt: None,
+        conditions,
+        shards,
+        step,
+        next,
+        memory,
+    }
+}
+
+fn halted(
+    spec: &RunnerSpec,
+    halt: Halt,
+    shards: Option<ShardPair<ShardReport>>,
+    memory: RunnerMemory,
+) -> Decision {
+    let mut conditions = vec![Condition::new(
+        ConditionType::Halted,
+        halt.reason.as_str(),
+        halt.message.clone(),
+    )];
+    if spec.paused {
+        conditions.push(Condition::new(
+            ConditionType::Paused,
+            "Paused",
+            "paused: true in the desired-state file",
+        ));
+    }
+    Decision {
+        phase: Phase::Halted,
+        next: match &halt.repair {
+            Some(repair) => format!("halted: {}; resolve with: {repair}", halt.reason),
+            None => format!("halted: {}", halt.reason),
+        },
+        halt: Some(halt),
+        conditions,
+        shards,
+        step: None,
+        memory,
+    }
+}
+
+fn sticky_runbook(spec: &RunnerSpec, reason: HaltReason, message: &str) -> Halt {
+    match reason {
+        HaltReason::ConcurrentModification => super::runbook::concurrent_modification(spec, message),
+        _ => super::runbook::update_resource_missing(spec, message),
+    }
+}
+
+fn reports(world: &Assessment) -> ShardPair<ShardReport> {
+    ShardPair::from_fn(|shard| ShardReport {
+        shard,
+        facts: world.facts[shard].clone(),
+        class: world.classes[shard],
+    })
+}
+
+/// Warning conditions: things to tell a human that need no action from the controller.
+fn warnings(spec: &RunnerSpec, world: &Assessment) -> Vec<Condition> {
+    let mut conditions = Vec::new();
+    let desired = spec.active_shard;
+    let f = &world.facts;
+    if let Some(revision) = &spec.revision
+        && world.record.active_shard == Some(desired)
+        && f[desired].revision.as_ref() != Some(revision)
+    {
+        conditions.push(Condition::new(
+            ConditionType::RevisionMismatch,
+            "RevisionMismatch",
+            format!(
+                "active shard {desired} runs revision {} but {revision} is desired; the active \
+                 shard is never changed in place: name the other shard in activeShard to roll it",
+                f[desired].revision.as_deref().unwrap_or("(none)")
+            ),
+        ));
+    }
+    let other = desired.other();
+    if !f[other].active
+        && !f[other].deployed
+        && !f[other].healthy
+        && asks_capacity(&f[other])
+        && !leftover_of_ours(&f[other].mark)
+    {
+        conditions.push(Condition::new(
+            ConditionType::InactiveShardHasCapacity,
+            "InactiveShardHasCapacity",
+            format!(
+                "{other} is neither active, deployed nor desired, and still has desired capacity \
+                 {}; switchyard leaves it alone",
+                f[other].desired_capacity
+            ),
+        ));
+    }
+    if let Some(tg) = spec_tg_settings(world, desired) {
+        let window = u64::from(tg.0) * u64::from(tg.1);
+        if spec.settings.stability_duration.as_secs() < window {
+            conditions.push(Condition::new(
+                ConditionType::StabilityWindowTooShort,
+                "StabilityWindowTooShort",
+                format!(
+                    "stabilityDuration {}s is shorter than the target group's \
+                     UnhealthyThresholdCount x HealthCheckIntervalSeconds = {window}s: a shard \
+                     could look stable while failing checks not yet counted",
+                    spec.settings.stability_duration.as_secs()
+                ),
+            ));
+        }
+    }
+    conditions
+}
+
+fn spec_tg_settings(world: &Assessment, shard: Shard) -> Option<(u32, u32)> {
+    world
+        .health_checks[shard]
+        .map(|h| (h.unhealthy_threshold_count, h.interval_seconds))
+}
+
+/// Capacity asked for (as opposed to instances still terminating).
+fn asks_capacity(f: &ShardFacts) -> bool {
+    f.desired_capacity > 0 || f.min_size > 0
+}
+
+/// A mark of an attempt of ours that the desired state has left behind.
+fn leftover_of_ours(mark: &MarkStatus) -> bool {
+    matches!(mark, MarkStatus::Abandoned { .. } | MarkStatus::Stale { .. })
+}
+
+fn plan(spec: &RunnerSpec, world: &Assessment, memory: &mut RunnerMemory, now: DateTime<Utc>) -> Plan {
+    let desired = spec.active_shard;
+    let f = &world.facts;
+    let active = world.record.active_shard;
+
+    // A deployed shard that is not active is on its way out: drain, shut down, clean up. This
+    // comes first even for the desired shard: the runbook re-provisions from clean.
+    if let Some(old) = Shard::ALL
+        .into_iter()
+        .find(|&s| f[s].deployed && active != Some(s))
+    {
+        return retire(spec, world, old, now);
+    }
+    // Capacity left by an attempt of ours that the desired state moved away from.
+    if let Some(left) = Shard::ALL.into_iter().find(|&s| {
+        s != desired && leftover_of_ours(&f[s].mark) && asks_capacity(&f[s]) && !f[s].serving
+    }) {
+        return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: left });
+    }
+    if active == Some(desired) {
+        memory.healthy_streak = None;
+        memory.verified_since = None;
+        return Plan::wait(Phase::Converged, "nothing to do");
+    }
+    match &f[desired].mark {
+        MarkStatus::Failed { mark } => failed(spec, world, mark),
+        MarkStatus::InFlight { mark } => in_flight(spec, world, mark, memory, now),
+        // Only reachable on a first deployment (otherwise TrafficMismatch halts): live traffic
+        // on capacity that no current mark of ours explains. Neither scaling it down nor
+        // provisioning onto it is safe; a human decides.
+        _ if f[desired].serving && f[desired].has_capacity => Plan::wait(
+            Phase::Provisioning,
+            format!(
+                "{desired} is serving capacity that is not this deployment's; if it runs what \
+                 you want: switchyard repair mark-deployed --runner {} --shard {desired} --active",
+                spec.name
+            ),
+        ),
+        _ if asks_capacity(&f[desired]) => Plan::act(
+            Phase::ShuttingDown,
+            Step::ScaleToZero { shard: desired },
+        ),
+        _ if f[desired].instances > 0 => Plan::wait(
+            Phase::ShuttingDown,
+            format!(
+                "waiting for {desired}'s {} leftover instances to terminate before provisioning",
+                f[desired].instances
+            ),
+        ),
+        _ => Plan::act(
+            Phase::Provisioning,
+            Step::WriteMark {
+                shard: desired,
+                mark: Mark {
+                    id: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+                    shard: desired,
+                    revision: spec.revision.clone(),
+                    started: now,
+                    state: MarkState::Provisioning,
+                },
+            },
+        ),
+    }
+}
+
+fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>) -> Plan {
+    let f = &world.facts[old];
+    if f.serving {
+        return Plan::wait(
+            Phase::Draining,
+            format!("{old} is still serving; it is not shut down while traffic goes to it"),
+        );
+    }
+    if asks_capacity(f) {
+        if let Some(ts) = world.record.deployment_ts {
+            let until = ts + spec.settings.drain_delay;
+            if now < until {
+                return Plan::wait(Phase::Draining, format!("draining {old} until {until}"));
+            }
+        }
+        return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: old });
+    }
+    if f.instances > 0 {
+        return Plan::wait(
+            Phase::ShuttingDown,
+            format!("waiting for {old}'s {} instances to terminate", f.instances),
+        );
+    }
+    Plan::act(
+        Phase::CleaningUp,
+        Step::WriteRecord {
+            record: world.record.without_deployed(old),
+            expected_version: world.record_version,
+            purpose: RecordWrite::CleanUp { shard: old },
+        },
+    )
+}
+
+/// The desired shard's deployment failed: roll traffic back if it had moved, then scale the
+/// shard down. Nothing is provisioned again (SPEC §4, invariant 6).
+fn failed(spec: &RunnerSpec, world: &Assessment, mark: &Mark) -> Plan {
+    let shard = mark.shard;
+    let f = &world.facts[shard];
+    let previous = world.record.active_shard;
+    if f.serving
+        && let Some(previous) = previous
+    {
+        return Plan::act(Phase::Failed, Step::SwitchListener { to: previous });
+    }
+    if asks_capacity(f) && !f.serving {
+        return Plan::act(Phase::Failed, Step::ScaleToZero { shard });
+    }
+    Plan::wait(
+        Phase::Failed,
+        format!(
+            "deployment failed; waiting for a new desired state or `switchyard retry --runner {}`",
+            spec.name
+        ),
+    )
+}
+
+fn in_flight(
+    spec: &RunnerSpec,
+    world: &Assessment,
+    mark: &Mark,
+    memory: &mut RunnerMemory,
+    now: DateTime<Utc>,
+) -> Plan {
+    let shard = mark.shard;
+    let f = &world.facts[shard];
+    let settings = &spec.settings;
+    let capacity = settings.capacity;
+    let wrong_revision = spec.revision.is_some() && f.revision != spec.revision;
+    if f.desired_capacity != capacity || f.min_size != capacity || f.max_size != capacity || wrong_revision {
+        return Plan::act(
+            Phase::Provisioning,
+            Step::ConfigureShard {
+                shard,
+                capacity,
+                revision: spec.revision.clone(),
+            },
+        );
+    }
+    if !f.target_group_attached {
+        return Plan::act(Phase::Provisioning, Step::AttachTargetGroup { shard });
+    }
+    let fail = |outcome| {
+        Plan::act(
+            Phase::Failed,
+            Step::FailDeployment {
+                shard,
+                mark: mark.failed(),
+                outcome,
+            },
+        )
+    };
+    let since = |streak: &Option<Streak>| {
+        streak
+            .as_ref()
+            .filter(|s| s.mark_id == mark.id)
+            .map_or(now, |s| s.since)
+    };
+
+    if f.serving {
+        // Traffic has moved: the shard must stay healthy for postSwitchCheck.
+        memory.healthy_streak = None;
+        if !f.healthy {
+            memory.verified_since = None;
+            return match world.record.active_shard {
+                // The old shard is healthy, or assess would have halted RollbackImpossible.
+                Some(_) => fail(FailOutcome::RolledBack),
+                None => fail(FailOutcome::Failed),
+            };
+        }
+        let verified = since(&memory.verified_since);
+        memory.verified_since = Some(Streak {
+            mark_id: mark.id.clone(),
+            since: verified,
+        });
+        let until = verified + settings.post_switch_check;
+        if now < until {
+            return Plan::wait(
+                Phase::VerifyingAfterSwitch,
+                format!("{shard} serving; verifying it stays healthy until {until}"),
+            );
+        }
+        return Plan::act(
+            Phase::Recording,
+            Step::WriteRecord {
+                record: world.record.with_active(shard, now),
+                expected_version: world.record_version,
+                purpose: RecordWrite::Activate {
+                    shard,
+                    started: mark.started,
+                },
+            },
+        );
+    }
+
+    memory.verified_since = None;
+    if now >= mark.started + settings.progress_deadline {
+        memory.healthy_streak = None;
+        return fail(FailOutcome::Failed);
+    }
+    let grace_end = mark.started + settings.health_check_grace_period;
+    if now < grace_end {
+        memory.healthy_streak = None;
+        return Plan::wait(
+            Phase::WaitingForGracePeriod,
+            format!("health of {shard} is not judged until {grace_end}"),
+        );
+    }
+    if !f.healthy {
+        memory.healthy_streak = None;
+        return Plan::wait(
+            Phase::WaitingForStability,
+            format!(
+                "{shard} not healthy yet: {} of {} healthy targets (deadline {})",
+                f.healthy_targets,
+                f.required,
+                mark.started + settings.progress_deadline
+            ),
+        );
+    }
+    let streak = since(&memory.healthy_streak);
+    memory.healthy_streak = Some(Streak {
+        mark_id: mark.id.clone(),
+        since: streak,
+    });
+    let stable_at = streak + settings.stability_duration;
+    if now < stable_at {
+        return Plan::wait(
+            Phase::WaitingForStability,
+            format!("{shard} healthy since {streak}; stable at {stable_at}"),
+        );
+    }
+    Plan::act(Phase::Switching, Step::SwitchListener { to: shard })
 }

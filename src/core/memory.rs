@@ -26,6 +26,16 @@ pub struct StickyHalt {
     pub desired: (Shard, Option<String>),
 }
 
+impl StickyHalt {
+    /// Whether the world has moved on since the halt was learnt.
+    pub fn clears(&self, desired: (Shard, Option<&str>), record_version: Option<i64>) -> bool {
+        match self.reason {
+            HaltReason::ConcurrentModification => record_version != self.record_version,
+            _ => (desired.0, desired.1) != (self.desired.0, self.desired.1.as_deref()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunnerMemory {
     /// The in-flight shard's continuous healthy streak (after its grace period).
@@ -33,4 +43,17 @@ pub struct RunnerMemory {
     /// When traffic moved to the in-flight shard and it has stayed healthy since.
     pub verified_since: Option<Streak>,
     pub sticky_halt: Option<StickyHalt>,
+}
+
+impl RunnerMemory {
+    /// The sticky halt, unless the world has moved on since it was learnt.
+    pub fn sticky_halt_in_force(
+        &self,
+        desired: (Shard, Option<&str>),
+        record_version: Option<i64>,
+    ) -> Option<&StickyHalt> {
+        self.sticky_halt
+            .as_ref()
+            .filter(|s| !s.clears(desired, record_version))
+    }
 }

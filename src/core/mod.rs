@@ -2,10 +2,16 @@
 //! observation, the controller's memory and `now`.
 
 pub mod classify;
+#[cfg(test)]
+mod classify_tests;
 pub mod condition;
 pub mod decide;
+#[cfg(test)]
+mod decide_tests;
 pub mod decision;
 pub mod guard;
+#[cfg(test)]
+mod guard_tests;
 pub mod halt;
 pub mod mark;
 pub mod memory;
@@ -16,6 +22,8 @@ pub mod shard;
 pub mod spec;
 pub mod status_record;
 pub mod step;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub use classify::{Assessment, ShardClass, ShardFacts, assess};
 pub use condition::{Condition, ConditionType};

@@ -1,0 +1,603 @@
+//! Every metric of SPEC §8. The names and labels are a contract with the shipped alert rules and
+//! dashboards: change them only together with those.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::cloud::RequestObserver;
+use crate::core::{ConditionType, Decision, HaltReason, Phase, Shard};
+
+/// The outcomes of `switchyard_deployments_total`, created at zero for every runner so that
+/// `increase()` in alert rules sees the first deployment of each kind.
+pub const DEPLOYMENT_OUTCOMES: [&str; 3] = ["succeeded", "failed", "rolled_back"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunnerLabels {
+    runner: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    runner: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HaltLabels {
+    runner: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    runner: String,
+    condition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShardLabels {
+    runner: String,
+    shard: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentLabels {
+    runner: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseOnlyLabels {
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    runner: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudLabels {
+    service: String,
+    operation: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudOperationLabels {
+    service: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InvariantLabels {
+    runner: String,
+    invariant: String,
+}
+
+type F64Gauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+// A deployment spans grace period, stability window, post-switch check and drain: minutes.
+fn deployment_buckets() -> Histogram {
+    Histogram::new([
+        30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+    ])
+}
+
+// Action phases take a call's time, waiting phases up to the progress deadline.
+fn phase_buckets() -> Histogram {
+    Histogram::new([
+        0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
+    ])
+}
+
+// One API round trip, including the SDK's own retries with backoff (capped at 30 s).
+fn request_buckets() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+/// Series whose label values are open-ended strings: remembered so that `forget_runner` can find
+/// them, because a `Family` cannot be searched by one label.
+#[derive(Debug, Default)]
+struct RunnerSeries {
+    error_kinds: BTreeSet<String>,
+    invariants: BTreeSet<String>,
+    outcomes: BTreeSet<String>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    runner_phase: Family<PhaseLabels, Gauge>,
+    runner_halted: Family<HaltLabels, Gauge>,
+    runner_condition: Family<ConditionLabels, Gauge>,
+    shard_healthy: Family<ShardLabels, Gauge>,
+    shard_active: Family<ShardLabels, Gauge>,
+    shard_deployed: Family<ShardLabels, Gauge>,
+    shard_serving: Family<ShardLabels, Gauge>,
+    shard_healthy_targets: Family<ShardLabels, Gauge>,
+    shard_desired_capacity: Family<ShardLabels, Gauge>,
+    deployments: Family<DeploymentLabels, Counter>,
+    deployment_duration: HistogramFamily<OutcomeLabels>,
+    phase_duration: HistogramFamily<PhaseOnlyLabels>,
+    reconcile_duration: Histogram,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    cloud_requests: Family<CloudLabels, Counter>,
+    cloud_request_duration: HistogramFamily<CloudOperationLabels>,
+    invariant_refusals: Family<InvariantLabels, Counter>,
+    config_reloads: Family<OutcomeLabels, Counter>,
+    config_last_reload_success: F64Gauge,
+    last_successful_deployment: Family<RunnerLabels, F64Gauge>,
+    leader: Gauge,
+    series: Mutex<HashMap<String, RunnerSeries>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new(version: &str) -> Metrics {
+        let mut registry = Registry::with_prefix("switchyard");
+
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: version.to_owned(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "The running switchyard version; always 1",
+            build_info,
+        );
+
+        let metrics = Metrics {
+            runner_phase: Family::default(),
+            runner_halted: Family::default(),
+            runner_condition: Family::default(),
+            shard_healthy: Family::default(),
+            shard_active: Family::default(),
+            shard_deployed: Family::default(),
+            shard_serving: Family::default(),
+            shard_healthy_targets: Family::default(),
+            shard_desired_capacity: Family::default(),
+            deployments: Family::default(),
+            deployment_duration: Family::new_with_constructor(deployment_buckets),
+            phase_duration: Family::new_with_constructor(phase_buckets),
+            reconcile_duration: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            reconcile_errors: Family::default(),
+            cloud_requests: Family::default(),
+            cloud_request_duration: Family::new_with_constructor(request_buckets),
+            invariant_refusals: Family::default(),
+            config_reloads: Family::default(),
+            config_last_reload_success: F64Gauge::default(),
+            last_successful_deployment: Family::default(),
+            leader: Gauge::default(),
+            series: Mutex::new(HashMap::new()),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "runner_phase",
+            "1 for the runner's current phase, 0 for every other phase",
+            metrics.runner_phase.clone(),
+        );
+        r.register(
+            "runner_halted",
+            "1 when the runner is halted for this reason",
+            metrics.runner_halted.clone(),
+        );
+        r.register(
+            "runner_condition",
+            "1 when the condition holds for the runner",
+            metrics.runner_condition.clone(),
+        );
+        r.register(
+            "shard_healthy",
+            "1 when the shard has at least the required healthy targets",
+            metrics.shard_healthy.clone(),
+        );
+        r.register(
+            "shard_active",
+            "1 when the status record names the shard active",
+            metrics.shard_active.clone(),
+        );
+        r.register(
+            "shard_deployed",
+            "1 when the status record lists the shard in deployed_shards",
+            metrics.shard_deployed.clone(),
+        );
+        r.register(
+            "shard_serving",
+            "1 when the listener forwards (only) to the shard's target group",
+            metrics.shard_serving.clone(),
+        );
+        r.register(
+            "shard_healthy_targets",
+            "Instances InService, Healthy and healthy in the shard's target group",
+            metrics.shard_healthy_targets.clone(),
+        );
+        r.register(
+            "shard_desired_capacity",
+            "Desired capacity of the shard's Auto Scaling group",
+            metrics.shard_desired_capacity.clone(),
+        );
+        r.register(
+            "deployments",
+            "Finished deployments by outcome",
+            metrics.deployments.clone(),
+        );
+        r.register(
+            "deployment_duration_seconds",
+            "Time from provisioning to the end of a deployment",
+            metrics.deployment_duration.clone(),
+        );
+        r.register(
+            "phase_duration_seconds",
+            "Time runners spent in each deployment phase",
+            metrics.phase_duration.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Time of one observe/decide/act pass",
+            metrics.reconcile_duration.clone(),
+        );
+        r.register(
+            "reconcile_errors",
+            "Failed reconcile passes by error kind",
+            metrics.reconcile_errors.clone(),
+        );
+        r.register(
+            "cloud_requests",
+            "Cloud API requests by outcome (success, throttled, timeout, error)",
+            metrics.cloud_requests.clone(),
+        );
+        r.register(
+            "cloud_request_duration_seconds",
+            "Cloud API request latency",
+            metrics.cloud_request_duration.clone(),
+        );
+        r.register(
+            "invariant_refusals",
+            "Mutations the safety guard refused, by invariant",
+            metrics.invariant_refusals.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Desired-state file reloads by outcome (success, error)",
+            metrics.config_reloads.clone(),
+        );
+        r.register(
+            "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful load of the desired-state file",
+            metrics.config_last_reload_success.clone(),
+        );
+        r.register(
+            "last_successful_deployment_timestamp_seconds",
+            "Unix time of the runner's last successful deployment",
+            metrics.last_successful_deployment.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this instance is the one acting on the world",
+            metrics.leader.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The OpenMetrics text exposition (Prometheus scrapes it natively).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail; an encoder error would be a bug in a label value.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+
+    /// Publishes what one reconcile concluded about a runner.
+    pub fn observe_decision(&self, runner: &str, decision: &Decision) {
+        for phase in Phase::ALL {
+            self.runner_phase
+                .get_or_create(&phase_labels(runner, phase))
+                .set(i64::from(phase == decision.phase));
+        }
+        let halted = decision.halt.as_ref().map(|h| h.reason);
+        for reason in HaltReason::ALL {
+            self.runner_halted
+                .get_or_create(&halt_labels(runner, reason))
+                .set(i64::from(halted == Some(reason)));
+        }
+        for condition in ConditionType::ALL {
+            let holds = decision.conditions.iter().any(|c| c.kind == condition);
+            self.runner_condition
+                .get_or_create(&condition_labels(runner, condition))
+                .set(i64::from(holds));
+        }
+        match &decision.shards {
+            Some(reports) => {
+                for (shard, report) in reports.iter() {
+                    let l = shard_labels(runner, shard);
+                    let f = &report.facts;
+                    self.shard_healthy
+                        .get_or_create(&l)
+                        .set(i64::from(f.healthy));
+                    self.shard_active.get_or_create(&l).set(i64::from(f.active));
+                    self.shard_deployed
+                        .get_or_create(&l)
+                        .set(i64::from(f.deployed));
+                    self.shard_serving
+                        .get_or_create(&l)
+                        .set(i64::from(f.serving));
+                    self.shard_healthy_targets
+                        .get_or_create(&l)
+                        .set(i64::from(f.healthy_targets));
+                    self.shard_desired_capacity
+                        .get_or_create(&l)
+                        .set(i64::from(f.desired_capacity));
+                }
+            }
+            // The observation could not tell (a resource missing, a malformed record): an old
+            // value would claim a health nobody has seen, so the series go until it can.
+            None => self.remove_shard_series(runner),
+        }
+        for outcome in DEPLOYMENT_OUTCOMES {
+            // Only creates the zero series; the read guard is not needed.
+            let _ = self
+                .deployments
+                .get_or_create(&deployment_labels(runner, outcome));
+        }
+    }
+
+    /// Removes every series of a runner that is no longer in the desired-state file.
+    pub fn forget_runner(&self, runner: &str) {
+        for phase in Phase::ALL {
+            self.runner_phase.remove(&phase_labels(runner, phase));
+        }
+        for reason in HaltReason::ALL {
+            self.runner_halted.remove(&halt_labels(runner, reason));
+        }
+        for condition in ConditionType::ALL {
+            self.runner_condition
+                .remove(&condition_labels(runner, condition));
+        }
+        self.remove_shard_series(runner);
+        let series = self.lock_series().remove(runner).unwrap_or_default();
+        for outcome in DEPLOYMENT_OUTCOMES
+            .iter()
+            .copied()
+            .chain(series.outcomes.iter().map(String::as_str))
+        {
+            self.deployments.remove(&deployment_labels(runner, outcome));
+        }
+        for kind in &series.error_kinds {
+            self.reconcile_errors.remove(&ErrorLabels {
+                runner: runner.to_owned(),
+                kind: kind.clone(),
+            });
+        }
+        for invariant in &series.invariants {
+            self.invariant_refusals.remove(&InvariantLabels {
+                runner: runner.to_owned(),
+                invariant: invariant.clone(),
+            });
+        }
+        self.last_successful_deployment.remove(&RunnerLabels {
+            runner: runner.to_owned(),
+        });
+    }
+
+    /// `outcome`: `succeeded`, `failed` or `rolled_back`; `duration` from provisioning on.
+    pub fn deployment_finished(
+        &self,
+        runner: &str,
+        outcome: &str,
+        duration: Duration,
+        now_unix_seconds: f64,
+    ) {
+        self.lock_series()
+            .entry(runner.to_owned())
+            .or_default()
+            .outcomes
+            .insert(outcome.to_owned());
+        self.deployments
+            .get_or_create(&deployment_labels(runner, outcome))
+            .inc();
+        self.deployment_duration
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+        if outcome == "succeeded" {
+            self.last_successful_deployment
+                .get_or_create(&RunnerLabels {
+                    runner: runner.to_owned(),
+                })
+                .set(now_unix_seconds);
+        }
+    }
+
+    pub fn phase_finished(&self, phase: Phase, duration: Duration) {
+        self.phase_duration
+            .get_or_create(&PhaseOnlyLabels {
+                phase: phase.as_str().to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Records `reconcile_duration_seconds` when dropped, so that every exit path of a pass
+    /// (early returns and `?` included) is timed.
+    pub fn reconcile_timer(&self) -> ReconcileTimer {
+        ReconcileTimer {
+            histogram: self.reconcile_duration.clone(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn reconcile_error(&self, runner: &str, kind: &str) {
+        self.lock_series()
+            .entry(runner.to_owned())
+            .or_default()
+            .error_kinds
+            .insert(kind.to_owned());
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                runner: runner.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn invariant_refused(&self, runner: &str, invariant: &str) {
+        self.lock_series()
+            .entry(runner.to_owned())
+            .or_default()
+            .invariants
+            .insert(invariant.to_owned());
+        self.invariant_refusals
+            .get_or_create(&InvariantLabels {
+                runner: runner.to_owned(),
+                invariant: invariant.to_owned(),
+            })
+            .inc();
+    }
+
+    /// `outcome`: `success` or `error`.
+    pub fn config_reload(&self, outcome: &str, now_unix_seconds: f64) {
+        self.config_reloads
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        if outcome == "success" {
+            self.config_last_reload_success.set(now_unix_seconds);
+        }
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    fn remove_shard_series(&self, runner: &str) {
+        for shard in Shard::ALL {
+            let l = shard_labels(runner, shard);
+            for family in [
+                &self.shard_healthy,
+                &self.shard_active,
+                &self.shard_deployed,
+                &self.shard_serving,
+                &self.shard_healthy_targets,
+                &self.shard_desired_capacity,
+            ] {
+                family.remove(&l);
+            }
+        }
+    }
+
+    fn lock_series(&self) -> std::sync::MutexGuard<'_, HashMap<String, RunnerSeries>> {
+        // The map holds only label names; a panic elsewhere while it was held leaves it usable.
+        self.series.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl RequestObserver for Metrics {
+    fn request(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        self.cloud_requests
+            .get_or_create(&CloudLabels {
+                service: service.to_owned(),
+                operation: operation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.cloud_request_duration
+            .get_or_create(&CloudOperationLabels {
+                service: service.to_owned(),
+                operation: operation.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Times one reconcile pass; see [`Metrics::reconcile_timer`].
+#[must_use = "the pass is timed until the timer is dropped"]
+#[derive(Debug)]
+pub struct ReconcileTimer {
+    histogram: Histogram,
+    started: Instant,
+}
+
+impl Drop for ReconcileTimer {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+fn phase_labels(runner: &str, phase: Phase) -> PhaseLabels {
+    PhaseLabels {
+        runner: runner.to_owned(),
+        phase: phase.as_str().to_owned(),
+    }
+}
+
+fn halt_labels(runner: &str, reason: HaltReason) -> HaltLabels {
+    HaltLabels {
+        runner: runner.to_owned(),
+        reason: reason.as_str().to_owned(),
+    }
+}
+
+fn condition_labels(runner: &str, condition: ConditionType) -> ConditionLabels {
+    ConditionLabels {
+        runner: runner.to_owned(),
+        condition: condition.as_str().to_owned(),
+    }
+}
+
+fn shard_labels(runner: &str, shard: Shard) -> ShardLabels {
+    ShardLabels {
+        runner: runner.to_owned(),
+        shard: shard.as_str().to_owned(),
+    }
+}
+
+fn deployment_labels(runner: &str, outcome: &str) -> DeploymentLabels {
+    DeploymentLabels {
+        runner: runner.to_owned(),
+        outcome: outcome.to_owned(),
+    }
+}

@@ -1,0 +1,23 @@
+//! What the controller tells the outside world: Prometheus metrics, the status board behind
+//! `/api/v1/status`, liveness and readiness, the HTTP server that serves them, the client that
+//! reads them back, and the log subscriber.
+
+mod client;
+mod health;
+mod logging;
+mod metrics;
+mod server;
+mod status;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{FetchError, fetch_status};
+pub use health::{Health, MISSED_TICKS, Role};
+pub use logging::{LogFormat, init_logging};
+pub use metrics::{DEPLOYMENT_OUTCOMES, Metrics, ReconcileTimer};
+pub use server::{METRICS_CONTENT_TYPE, serve};
+pub use status::{
+    ConditionStatus, ConditionValue, EVENTS_PER_RUNNER, Event, EventType, HaltStatus, RunnerStatus,
+    ShardStatus, StatusBoard, StatusDocument, class_name,
+};
