@@ -258,7 +258,12 @@ fn plan(spec: &RunnerSpec, world: &Assessment, memory: &mut RunnerMemory, now: D
     }
     // Capacity left by an attempt of ours that the desired state moved away from.
     if let Some(left) = Shard::ALL.into_iter().find(|&s| {
-        s != desired && leftover_of_ours(&f[s].mark) && asks_capacity(&f[s]) && !f[s].serving
+        s != desired
+            && !f[s].active
+            && !f[s].deployed
+            && leftover_of_ours(&f[s].mark)
+            && asks_capacity(&f[s])
+            && !f[s].serving
     }) {
         return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: left });
     }
@@ -374,7 +379,12 @@ fn in_flight(
     let shard = mark.shard;
     let f = &world.facts[shard];
     let settings = &spec.settings;
-    let capacity = settings.capacity;
+    // Once traffic is on the shard, a hand-raised capacity is kept: it is never shrunk live.
+    let capacity = if f.serving {
+        settings.capacity.max(f.desired_capacity)
+    } else {
+        settings.capacity
+    };
     let wrong_revision = spec.revision.is_some() && f.revision != spec.revision;
     if f.desired_capacity != capacity || f.min_size != capacity || f.max_size != capacity || wrong_revision {
         return Plan::act(
