@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod controller;
 pub mod core;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! The one interface to the world. `aws` talks to AWS; `sim` is an in-process model of the same
 //! pieces. The controller cannot tell them apart.
 
+pub mod aws;
 pub mod sim;
 
 use std::future::Future;

@@ -416,7 +416,15 @@ fn in_flight(
             .map_or(now, |s| s.since)
     };
 
-    if f.serving {
+    // On a first deployment the listener may point at the new shard before anything happened
+    // (nothing is live yet), so serving alone does not mean traffic was moved: only a
+    // verification this controller started does. After a restart that is re-earned from scratch.
+    let verifying = memory
+        .verified_since
+        .as_ref()
+        .is_some_and(|s| s.mark_id == mark.id);
+    let switched = f.serving && (world.record.active_shard.is_some() || verifying);
+    if switched {
         // Traffic has moved: the shard must stay healthy for postSwitchCheck.
         memory.healthy_streak = None;
         if !f.healthy {
@@ -452,7 +460,9 @@ fn in_flight(
         );
     }
 
-    memory.verified_since = None;
+    if !f.serving {
+        memory.verified_since = None;
+    }
     if now >= mark.started + settings.progress_deadline {
         memory.healthy_streak = None;
         return fail(FailOutcome::Failed);
@@ -487,6 +497,17 @@ fn in_flight(
         return Plan::wait(
             Phase::WaitingForStability,
             format!("{shard} healthy since {streak}; stable at {stable_at}"),
+        );
+    }
+    memory.verified_since = Some(Streak {
+        mark_id: mark.id.clone(),
+        since: now,
+    });
+    if f.serving {
+        // First deployment onto the shard the listener already names: no switch to make.
+        return Plan::wait(
+            Phase::VerifyingAfterSwitch,
+            format!("{shard} stable and already serving; verifying it stays healthy"),
         );
     }
     Plan::act(Phase::Switching, Step::SwitchListener { to: shard })

@@ -171,11 +171,33 @@ fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
 }
 
+fn verifying(since: i64) -> RunnerMemory {
+    RunnerMemory {
+        verified_since: Some(super::memory::Streak { mark_id: "m0".into(), since: t(since) }),
+        ..RunnerMemory::default()
+    }
+}
+
+#[test]
+fn a_first_deployment_onto_the_shard_the_listener_names_still_waits_for_grace_and_stability() {
+    let s = spec();
+    let booting = green_marked().healthy(0).unhealthy(2);
+    let obs = world(&s, Some("{}"), ShardState::down(), booting, Green);
+    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 10).phase, Phase::WaitingForGracePeriod);
+    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 100).phase, Phase::WaitingForStability);
+    let up = world(&s, Some("{}"), ShardState::down(), green_marked(), Green);
+    let d = at(&s, &up, &RunnerMemory::default(), 100);
+    let d = at(&s, &up, &d.memory, 220);
+    assert_eq!((d.phase, &d.step), (Phase::VerifyingAfterSwitch, &None), "no switch to make");
+    let d = at(&s, &up, &d.memory, 250);
+    assert!(matches!(d.step, Some(Step::WriteRecord { .. })), "{d:?}");
+}
+
 #[test]
 fn a_first_deployment_that_fails_after_the_switch_has_nothing_to_switch_back_to() {
     let s = spec();
     let sick = green_marked().healthy(0).unhealthy(2);
-    let d = at(&s, &world(&s, Some("{}"), ShardState::down(), sick, Green), &RunnerMemory::default(), 200);
+    let d = at(&s, &world(&s, Some("{}"), ShardState::down(), sick, Green), &verifying(190), 200);
     assert!(matches!(d.step, Some(Step::FailDeployment { outcome: FailOutcome::Failed, .. })), "{d:?}");
     // Still serving: it is never scaled down under live traffic.
     let failed = ShardState::up("2").healthy(0).unhealthy(2).marked(Green, Some("2"), 0, Failed);
@@ -190,7 +212,7 @@ fn a_first_deployment_starts_from_a_missing_parameter_or_an_empty_record() {
         let d = at(&s, &world(&s, record, ShardState::down(), ShardState::down(), Blue), &RunnerMemory::default(), 0);
         assert!(matches!(d.step, Some(Step::WriteMark { shard: Green, .. })), "{record:?}: {d:?}");
         let switched = world(&s, record, ShardState::down(), green_marked(), Green);
-        let d = at(&s, &switched, &RunnerMemory::default(), 300);
+        let d = at(&s, &switched, &verifying(300), 300);
         let d = at(&s, &switched, &d.memory, 330);
         match d.step {
             Some(Step::WriteRecord { record: r, expected_version, .. }) => {

@@ -261,6 +261,7 @@ proptest! {
         paused in any::<bool>(),
         now in 0i64..3_000,
         streak in prop_oneof![Just(None), (0i64..3_000).prop_map(Some)],
+        verified in prop_oneof![Just(None), (0i64..3_000).prop_map(Some)],
     ) {
         let mut s = spec();
         s.active_shard = if desired_blue { Blue } else { Green };
@@ -269,6 +270,7 @@ proptest! {
         let obs = world(&s, record, blue, green, if serving_blue { Blue } else { Green });
         let memory = RunnerMemory {
             healthy_streak: streak.map(|since| super::memory::Streak { mark_id: "m0".into(), since: t(since) }),
+            verified_since: verified.map(|since| super::memory::Streak { mark_id: "m0".into(), since: t(since) }),
             ..RunnerMemory::default()
         };
         let d = decide(&s, &obs, &memory, t(now));
