@@ -562,6 +562,15 @@ fn the_shipped_aws_example_is_valid() {
     );
 }
 
+#[test]
+fn the_shipped_demo_is_valid_and_simulated() {
+    let config = ok(include_str!("../../config/demo.yaml"));
+    assert_eq!(config.controller.cloud, CloudKind::Simulated);
+    let names: Vec<_> = config.runners.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["runner-a", "runner-b", "runner-c"]);
+    assert!(config.controller.simulated.unknown_world_runners(&config.runners).is_empty());
+}
+
 // --- hostile input -------------------------------------------------------------------------
 
 /// Every hostile input must be refused fast; a budget that failed open would take minutes.

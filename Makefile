@@ -1,0 +1,30 @@
+# switchyard — the two commands a newcomer needs are `make demo` and `make test`.
+CARGO ?= cargo
+# Outside the clone, so that repeated runs (and CI on the same machine) build incrementally.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/switchyard-target
+export CARGO_TARGET_DIR
+BIN := $(CARGO_TARGET_DIR)/debug/switchyard
+
+.PHONY: build demo test unit e2e lint bench soak
+
+build:
+	$(CARGO) build --locked
+
+## Play the three stories of config/demo.yaml on the simulated cloud (no AWS account needed).
+demo: build
+	SWITCHYARD=$(BIN) scripts/demo.sh
+
+## Everything: unit, property, controller, simulation and end-to-end tests.
+test:
+	$(CARGO) test --locked --all-targets
+
+## End-to-end tests only: the real binary against moto's server on loopback.
+e2e:
+	$(CARGO) test --locked --test 'e2e*' --test aws_moto
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench --locked
