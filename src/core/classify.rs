@@ -19,15 +19,25 @@ use super::status_record::StatusRecord;
 pub enum MarkStatus {
     None,
     /// The tag is there but does not parse: treated as somebody else's.
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
     /// `provisioning` for the desired shard and revision: our in-flight deployment.
-    InFlight { mark: Mark },
+    InFlight {
+        mark: Mark,
+    },
     /// `failed` for the desired shard and revision.
-    Failed { mark: Mark },
+    Failed {
+        mark: Mark,
+    },
     /// `provisioning` for anything else: an attempt of ours that the desired state left behind.
-    Abandoned { mark: Mark },
+    Abandoned {
+        mark: Mark,
+    },
     /// `failed` for another shard or revision: history.
-    Stale { mark: Mark },
+    Stale {
+        mark: Mark,
+    },
 }
 
 impl MarkStatus {
@@ -69,7 +79,10 @@ impl MarkStatus {
 
     /// The mark says the controller's own deployment of the desired state owns this shard.
     pub fn is_current(&self) -> bool {
-        matches!(self, MarkStatus::InFlight { .. } | MarkStatus::Failed { .. })
+        matches!(
+            self,
+            MarkStatus::InFlight { .. } | MarkStatus::Failed { .. }
+        )
     }
 
     /// Any attempt of the controller's own, current or left behind (SPEC §5): such a shard is
@@ -173,17 +186,10 @@ pub struct Assessment {
 /// was read, `healthy` in the shard's TG. Targets that are not instances of the ASG (a terminated
 /// instance lingering in the TG) do not count.
 pub fn healthy_targets(asg: &AsgObservation, tg: &TargetGroupObservation) -> u32 {
-    let healthy_instances = asg
-        .instances
-        .iter()
-        .filter(|i| i.in_service() && i.healthy);
+    let healthy_instances = asg.instances.iter().filter(|i| i.in_service() && i.healthy);
     match &tg.targets {
         Some(targets) => healthy_instances
-            .filter(|i| {
-                targets
-                    .iter()
-                    .any(|t| t.id == i.id && t.state == "healthy")
-            })
+            .filter(|i| targets.iter().any(|t| t.id == i.id && t.state == "healthy"))
             .count() as u32,
         // Not read: with ELB health checks the instance health already reflects the TG.
         None if asg.health_check_type == "ELB" => healthy_instances.count() as u32,
@@ -207,7 +213,9 @@ pub fn assess(spec: &RunnerSpec, obs: &RunnerObservation) -> Result<Assessment, 
     });
     let facts = ShardPair::from_fn(|shard| {
         let asg = obs.asg(shard).expect("checked by missing_resource");
-        let tg = obs.target_group(shard).expect("checked by missing_resource");
+        let tg = obs
+            .target_group(shard)
+            .expect("checked by missing_resource");
         let healthy_targets = healthy_targets(asg, tg);
         let required = spec.required_for(asg.desired_capacity);
         ShardFacts {
@@ -297,7 +305,12 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
                 own_in_flight: false,
             })
         {
-            return Some(runbook::inactive_healthy_not_deployed(spec, shard, &a.facts[shard], record));
+            return Some(runbook::inactive_healthy_not_deployed(
+                spec,
+                shard,
+                &a.facts[shard],
+                record,
+            ));
         }
     }
     if let Some(active) = record.active_shard

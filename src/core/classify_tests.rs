@@ -17,7 +17,17 @@ fn halt_of(obs: &super::observation::RunnerObservation) -> Option<HaltReason> {
 #[test]
 fn row_1_healthy_active_shard_is_expected() {
     let s = spec();
-    let a = assess(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue)).unwrap();
+    let a = assess(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+    )
+    .unwrap();
     assert_eq!(a.classes.blue, ShardClass::ActiveHealthy);
     assert_eq!(a.halt, None);
 }
@@ -25,7 +35,13 @@ fn row_1_healthy_active_shard_is_expected() {
 #[test]
 fn row_2_unhealthy_active_shard_halts() {
     let s = spec();
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1").healthy(1).unhealthy(1), ShardState::down(), Blue);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1").healthy(1).unhealthy(1),
+        ShardState::down(),
+        Blue,
+    );
     let a = assess(&s, &obs).unwrap();
     assert_eq!(a.classes.blue, ShardClass::ActiveUnhealthy);
     let halt = a.halt.unwrap();
@@ -37,7 +53,17 @@ fn row_2_unhealthy_active_shard_halts() {
 fn row_3_unhealthy_inactive_deployed_shard_is_expected() {
     let s = spec();
     let record = r#"{"active_shard":"blue","deployed_shards":["blue","green"]}"#;
-    let a = assess(&s, &world(&s, Some(record), ShardState::up("1"), ShardState::down(), Blue)).unwrap();
+    let a = assess(
+        &s,
+        &world(
+            &s,
+            Some(record),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+    )
+    .unwrap();
     assert_eq!(a.classes.green, ShardClass::InactiveUnhealthyDeployed);
     assert_eq!(a.halt, None);
 }
@@ -46,7 +72,17 @@ fn row_3_unhealthy_inactive_deployed_shard_is_expected() {
 fn row_4_healthy_inactive_deployed_shard_is_expected() {
     let s = spec();
     let record = r#"{"active_shard":"blue","deployed_shards":["blue","green"]}"#;
-    let a = assess(&s, &world(&s, Some(record), ShardState::up("1"), ShardState::up("2"), Blue)).unwrap();
+    let a = assess(
+        &s,
+        &world(
+            &s,
+            Some(record),
+            ShardState::up("1"),
+            ShardState::up("2"),
+            Blue,
+        ),
+    )
+    .unwrap();
     assert_eq!(a.classes.green, ShardClass::InactiveHealthyDeployed);
     assert_eq!(a.halt, None);
 }
@@ -54,11 +90,25 @@ fn row_4_healthy_inactive_deployed_shard_is_expected() {
 #[test]
 fn row_5_unhealthy_never_deployed_shard_is_expected() {
     let s = spec();
-    let a = assess(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue)).unwrap();
+    let a = assess(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+    )
+    .unwrap();
     assert_eq!(a.classes.green, ShardClass::NotDeployed);
     // Booting but not yet healthy is the same row.
     let booting = ShardState::down().capacity(2).healthy(1).unhealthy(1);
-    let a = assess(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), booting, Blue)).unwrap();
+    let a = assess(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), booting, Blue),
+    )
+    .unwrap();
     assert_eq!(a.classes.green, ShardClass::NotDeployed);
     assert_eq!(a.halt, None);
 }
@@ -66,21 +116,48 @@ fn row_5_unhealthy_never_deployed_shard_is_expected() {
 #[test]
 fn row_6_healthy_undeployed_shard_halts_with_the_runbook_words() {
     let s = spec();
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::up("2"), Blue);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::up("2"),
+        Blue,
+    );
     let a = assess(&s, &obs).unwrap();
-    assert_eq!(a.classes.green, ShardClass::InactiveHealthyNotDeployed { own_in_flight: false });
+    assert_eq!(
+        a.classes.green,
+        ShardClass::InactiveHealthyNotDeployed {
+            own_in_flight: false
+        }
+    );
     let halt = a.halt.unwrap();
     assert_eq!(halt.reason, HaltReason::InactiveShardHealthyNotDeployed);
-    assert!(halt.message.contains("Inactive shard appears healthy, aborting to avoid unsafe deploy"));
-    assert!(halt.repair.unwrap().starts_with("switchyard repair mark-deployed --runner runner-a --shard green"));
+    assert!(
+        halt.message
+            .contains("Inactive shard appears healthy, aborting to avoid unsafe deploy")
+    );
+    assert!(
+        halt.repair
+            .unwrap()
+            .starts_with("switchyard repair mark-deployed --runner runner-a --shard green")
+    );
 }
 
 #[test]
 fn row_6_exception_our_own_in_flight_provision_does_not_halt() {
     let s = spec();
     let green = ShardState::up("2").marked(Green, Some("2"), 0, MarkState::Provisioning);
-    let a = assess(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue)).unwrap();
-    assert_eq!(a.classes.green, ShardClass::InactiveHealthyNotDeployed { own_in_flight: true });
+    let a = assess(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue),
+    )
+    .unwrap();
+    assert_eq!(
+        a.classes.green,
+        ShardClass::InactiveHealthyNotDeployed {
+            own_in_flight: true
+        }
+    );
     assert_eq!(a.halt, None);
 }
 
@@ -89,15 +166,36 @@ fn only_a_readable_mark_of_ours_on_that_shard_explains_a_healthy_undeployed_shar
     let s = spec();
     // An attempt of ours for another revision is abandoned, not foreign: it gets scaled away.
     let green = ShardState::up("2").marked(Green, Some("1"), 0, MarkState::Provisioning);
-    assert_eq!(halt_of(&world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue)), None);
+    assert_eq!(
+        halt_of(&world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            green,
+            Blue
+        )),
+        None
+    );
     let copied = ShardState::up("2").marked(Blue, Some("2"), 0, MarkState::Provisioning);
     assert_eq!(
-        halt_of(&world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), copied, Blue)),
+        halt_of(&world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            copied,
+            Blue
+        )),
         Some(HaltReason::InactiveShardHealthyNotDeployed)
     );
     let garbled = ShardState::up("2").raw_mark("{not json");
     assert_eq!(
-        halt_of(&world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), garbled, Blue)),
+        halt_of(&world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            garbled,
+            Blue
+        )),
         Some(HaltReason::InactiveShardHealthyNotDeployed)
     );
 }
@@ -120,12 +218,21 @@ fn a_shard_at_capacity_zero_is_unhealthy_and_required_rounds_up() {
 #[test]
 fn healthy_needs_asg_health_and_target_health_and_ignores_stray_targets() {
     let s = spec();
-    let mut obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let mut obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     if let Found::Present(tg) = &mut obs.shards.blue.target_group {
         let targets = tg.targets.as_mut().unwrap();
         targets[0].state = "unhealthy".into();
         // A terminated instance lingering in the TG as healthy does not count.
-        targets.push(super::observation::TargetHealth { id: "i-gone".into(), state: "healthy".into() });
+        targets.push(super::observation::TargetHealth {
+            id: "i-gone".into(),
+            state: "healthy".into(),
+        });
     }
     let a = assess(&s, &obs).unwrap();
     assert_eq!(a.facts.blue.healthy_targets, 1);
@@ -135,7 +242,13 @@ fn healthy_needs_asg_health_and_target_health_and_ignores_stray_targets() {
 #[test]
 fn unread_target_health_trusts_elb_health_checks_only() {
     let s = spec();
-    let mut obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let mut obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     if let Found::Present(tg) = &mut obs.shards.blue.target_group {
         tg.targets = None;
     }
@@ -149,33 +262,76 @@ fn unread_target_health_trusts_elb_health_checks_only() {
 #[test]
 fn halt_status_record_malformed() {
     let s = spec();
-    for bad in ["[]", r#"{"active_shard":"purple"}"#, r#"{"deployed_shards":["blue","blue"]}"#, r#"{"deployment_ts":"soon"}"#] {
+    for bad in [
+        "[]",
+        r#"{"active_shard":"purple"}"#,
+        r#"{"deployed_shards":["blue","blue"]}"#,
+        r#"{"deployment_ts":"soon"}"#,
+    ] {
         let obs = world(&s, Some(bad), ShardState::up("1"), ShardState::down(), Blue);
-        assert_eq!(halt_of(&obs), Some(HaltReason::StatusRecordMalformed), "{bad}");
+        assert_eq!(
+            halt_of(&obs),
+            Some(HaltReason::StatusRecordMalformed),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn halt_status_record_inconsistent() {
     let s = spec();
-    let obs = world(&s, Some(r#"{"active_shard":"blue","deployed_shards":[]}"#), ShardState::up("1"), ShardState::down(), Blue);
+    let obs = world(
+        &s,
+        Some(r#"{"active_shard":"blue","deployed_shards":[]}"#),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     assert_eq!(halt_of(&obs), Some(HaltReason::StatusRecordInconsistent));
 }
 
 #[test]
 fn halt_resource_missing_names_the_resource() {
     let s = spec();
-    let mut obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let mut obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     obs.shards.green.asg = Found::Missing;
     let halt = assess(&s, &obs).unwrap_err();
     assert_eq!(halt.reason, HaltReason::ResourceMissing);
     assert!(halt.message.contains("runner-a-green"), "{}", halt.message);
-    let mut obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let mut obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     obs.listener = Found::Missing;
-    assert!(assess(&s, &obs).unwrap_err().message.contains("arn:listener"));
-    let mut obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    assert!(
+        assess(&s, &obs)
+            .unwrap_err()
+            .message
+            .contains("arn:listener")
+    );
+    let mut obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     obs.shards.blue.target_group = Found::Missing;
-    assert!(assess(&s, &obs).unwrap_err().message.contains("arn:tg/blue"));
+    assert!(
+        assess(&s, &obs)
+            .unwrap_err()
+            .message
+            .contains("arn:tg/blue")
+    );
 }
 
 #[test]
@@ -183,19 +339,41 @@ fn halt_traffic_mismatch_unless_explained_by_our_deployment() {
     let s = spec();
     // Listener on green, record says blue, green is not ours: mismatch (green is unhealthy, so
     // only the traffic check fires).
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Green);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Green,
+    );
     let halt = assess(&s, &obs).unwrap().halt.unwrap();
     assert_eq!(halt.reason, HaltReason::TrafficMismatch);
-    assert!(halt.repair.unwrap().contains("aws elbv2 modify-listener --listener-arn arn:listener"));
+    assert!(
+        halt.repair
+            .unwrap()
+            .contains("aws elbv2 modify-listener --listener-arn arn:listener")
+    );
     // Crash between Switching and Recording: our mark explains it.
     let green = ShardState::up("2").marked(Green, Some("2"), 0, MarkState::Provisioning);
     let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Green);
     assert_eq!(assess(&s, &obs).unwrap().halt, None);
     // First deployment: nothing live, the listener is not judged.
-    let obs = world(&s, Some("{}"), ShardState::down(), ShardState::down(), Green);
+    let obs = world(
+        &s,
+        Some("{}"),
+        ShardState::down(),
+        ShardState::down(),
+        Green,
+    );
     assert_eq!(assess(&s, &obs).unwrap().halt, None);
     // Forwarding to both TGs is never ours.
-    let mut obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let mut obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     if let Found::Present(l) = &mut obs.listener {
         l.forward_to.push(s.shards.green.target_group_arn.clone());
     }
@@ -205,7 +383,12 @@ fn halt_traffic_mismatch_unless_explained_by_our_deployment() {
 #[test]
 fn halt_rollback_impossible_when_both_shards_are_down_after_a_switch() {
     let s = spec();
-    let green = ShardState::up("2").healthy(0).unhealthy(2).marked(Green, Some("2"), 0, MarkState::Provisioning);
+    let green = ShardState::up("2").healthy(0).unhealthy(2).marked(
+        Green,
+        Some("2"),
+        0,
+        MarkState::Provisioning,
+    );
     let blue = ShardState::up("1").healthy(0).unhealthy(2);
     let obs = world(&s, Some(BLUE_ACTIVE), blue, green, Green);
     assert_eq!(halt_of(&obs), Some(HaltReason::RollbackImpossible));

@@ -160,7 +160,9 @@ fn halted(
 
 fn sticky_runbook(spec: &RunnerSpec, reason: HaltReason, message: &str) -> Halt {
     match reason {
-        HaltReason::ConcurrentModification => super::runbook::concurrent_modification(spec, message),
+        HaltReason::ConcurrentModification => {
+            super::runbook::concurrent_modification(spec, message)
+        }
         _ => super::runbook::update_resource_missing(spec, message),
     }
 }
@@ -228,9 +230,7 @@ fn warnings(spec: &RunnerSpec, world: &Assessment) -> Vec<Condition> {
 }
 
 fn spec_tg_settings(world: &Assessment, shard: Shard) -> Option<(u32, u32)> {
-    world
-        .health_checks[shard]
-        .map(|h| (h.unhealthy_threshold_count, h.interval_seconds))
+    world.health_checks[shard].map(|h| (h.unhealthy_threshold_count, h.interval_seconds))
 }
 
 /// Capacity asked for (as opposed to instances still terminating).
@@ -240,10 +240,18 @@ fn asks_capacity(f: &ShardFacts) -> bool {
 
 /// A mark of an attempt of ours that the desired state has left behind.
 fn leftover_of_ours(mark: &MarkStatus) -> bool {
-    matches!(mark, MarkStatus::Abandoned { .. } | MarkStatus::Stale { .. })
+    matches!(
+        mark,
+        MarkStatus::Abandoned { .. } | MarkStatus::Stale { .. }
+    )
 }
 
-fn plan(spec: &RunnerSpec, world: &Assessment, memory: &mut RunnerMemory, now: DateTime<Utc>) -> Plan {
+fn plan(
+    spec: &RunnerSpec,
+    world: &Assessment,
+    memory: &mut RunnerMemory,
+    now: DateTime<Utc>,
+) -> Plan {
     let desired = spec.active_shard;
     let f = &world.facts;
     let active = world.record.active_shard;
@@ -286,10 +294,9 @@ fn plan(spec: &RunnerSpec, world: &Assessment, memory: &mut RunnerMemory, now: D
                 spec.name
             ),
         ),
-        _ if asks_capacity(&f[desired]) => Plan::act(
-            Phase::ShuttingDown,
-            Step::ScaleToZero { shard: desired },
-        ),
+        _ if asks_capacity(&f[desired]) => {
+            Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: desired })
+        }
         _ if f[desired].instances > 0 => Plan::wait(
             Phase::ShuttingDown,
             format!(
@@ -386,7 +393,11 @@ fn in_flight(
         settings.capacity
     };
     let wrong_revision = spec.revision.is_some() && f.revision != spec.revision;
-    if f.desired_capacity != capacity || f.min_size != capacity || f.max_size != capacity || wrong_revision {
+    if f.desired_capacity != capacity
+        || f.min_size != capacity
+        || f.max_size != capacity
+        || wrong_revision
+    {
         return Plan::act(
             Phase::Provisioning,
             Step::ConfigureShard {
@@ -409,12 +420,6 @@ fn in_flight(
             },
         )
     };
-    let since = |streak: &Option<Streak>| {
-        streak
-            .as_ref()
-            .filter(|s| s.mark_id == mark.id)
-            .map_or(now, |s| s.since)
-    };
 
     // On a first deployment the listener may point at the new shard before anything happened
     // (nothing is live yet), so serving alone does not mean traffic was moved: only a
@@ -435,11 +440,7 @@ fn in_flight(
                 None => fail(FailOutcome::Failed),
             };
         }
-        let verified = since(&memory.verified_since);
-        memory.verified_since = Some(Streak {
-            mark_id: mark.id.clone(),
-            since: verified,
-        });
+        let verified = continue_streak(&mut memory.verified_since, mark, now);
         let until = verified + settings.post_switch_check;
         if now < until {
             return Plan::wait(
@@ -487,11 +488,7 @@ fn in_flight(
             ),
         );
     }
-    let streak = since(&memory.healthy_streak);
-    memory.healthy_streak = Some(Streak {
-        mark_id: mark.id.clone(),
-        since: streak,
-    });
+    let streak = continue_streak(&mut memory.healthy_streak, mark, now);
     let stable_at = streak + settings.stability_duration;
     if now < stable_at {
         return Plan::wait(
@@ -511,4 +508,17 @@ fn in_flight(
         );
     }
     Plan::act(Phase::Switching, Step::SwitchListener { to: shard })
+}
+
+/// The start of a streak that holds now: kept if it belongs to this attempt, else starting now.
+fn continue_streak(slot: &mut Option<Streak>, mark: &Mark, now: DateTime<Utc>) -> DateTime<Utc> {
+    let since = slot
+        .as_ref()
+        .filter(|s| s.mark_id == mark.id)
+        .map_or(now, |s| s.since);
+    *slot = Some(Streak {
+        mark_id: mark.id.clone(),
+        since,
+    });
+    since
 }

@@ -18,7 +18,8 @@ use super::testkit::*;
 fn at(spec: &RunnerSpec, obs: &RunnerObservation, memory: &RunnerMemory, secs: i64) -> Decision {
     let d = decide(spec, obs, memory, t(secs));
     if let Some(step) = &d.step {
-        guard(step, spec, obs, memory, Actor::Controller).expect("the guard refused the core's own step");
+        guard(step, spec, obs, memory, Actor::Controller)
+            .expect("the guard refused the core's own step");
     }
     d
 }
@@ -34,7 +35,18 @@ fn has(d: &Decision, kind: ConditionType) -> bool {
 #[test]
 fn provisioning_writes_the_mark_first() {
     let s = spec();
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue), &RunnerMemory::default(), 0);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+        &RunnerMemory::default(),
+        0,
+    );
     assert_eq!(d.phase, Phase::Provisioning);
     match &d.step {
         Some(Step::WriteMark { shard: Green, mark }) => {
@@ -52,13 +64,27 @@ fn provisioning_then_sets_revision_and_capacity_then_attaches_the_tg() {
     let s = spec();
     let mem = RunnerMemory::default();
     let green = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue), &mem, 1);
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue),
+        &mem,
+        1,
+    );
     assert_eq!(
         d.step,
-        Some(Step::ConfigureShard { shard: Green, capacity: 2, revision: Some("2".into()) })
+        Some(Step::ConfigureShard {
+            shard: Green,
+            capacity: 2,
+            revision: Some("2".into())
+        })
     );
     let green = green_marked().healthy(0).unhealthy(2).detached();
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue), &mem, 2);
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue),
+        &mem,
+        2,
+    );
     assert_eq!(d.step, Some(Step::AttachTargetGroup { shard: Green }));
     assert_eq!(d.phase, Phase::Provisioning);
 }
@@ -66,18 +92,39 @@ fn provisioning_then_sets_revision_and_capacity_then_attaches_the_tg() {
 #[test]
 fn no_health_judgment_during_the_grace_period() {
     let s = spec();
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked(), Blue);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked(),
+        Blue,
+    );
     let d = at(&s, &obs, &RunnerMemory::default(), 59);
     assert_eq!(d.phase, Phase::WaitingForGracePeriod);
     assert_eq!(d.step, None);
-    assert_eq!(d.memory.healthy_streak, None, "no streak starts inside the grace period");
+    assert_eq!(
+        d.memory.healthy_streak, None,
+        "no streak starts inside the grace period"
+    );
 }
 
 #[test]
 fn stability_needs_a_continuous_streak_and_an_unhealthy_look_restarts_it() {
     let s = spec();
-    let healthy = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked(), Blue);
-    let sick = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked().healthy(1).unhealthy(1), Blue);
+    let healthy = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked(),
+        Blue,
+    );
+    let sick = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked().healthy(1).unhealthy(1),
+        Blue,
+    );
     let d = at(&s, &healthy, &RunnerMemory::default(), 60);
     assert_eq!(d.phase, Phase::WaitingForStability);
     let d = at(&s, &healthy, &d.memory, 179);
@@ -85,7 +132,11 @@ fn stability_needs_a_continuous_streak_and_an_unhealthy_look_restarts_it() {
     let broken = at(&s, &sick, &d.memory, 170);
     assert_eq!(broken.memory.healthy_streak, None);
     let d2 = at(&s, &healthy, &broken.memory, 180);
-    assert_eq!(d2.phase, Phase::WaitingForStability, "the streak started again at 180");
+    assert_eq!(
+        d2.phase,
+        Phase::WaitingForStability,
+        "the streak started again at 180"
+    );
     let d = at(&s, &healthy, &d.memory, 180);
     assert_eq!(d.phase, Phase::Switching);
     assert_eq!(d.step, Some(Step::SwitchListener { to: Green }));
@@ -94,7 +145,13 @@ fn stability_needs_a_continuous_streak_and_an_unhealthy_look_restarts_it() {
 #[test]
 fn a_restarted_controller_starts_the_streak_again() {
     let s = spec();
-    let healthy = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked(), Blue);
+    let healthy = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked(),
+        Blue,
+    );
     let d = at(&s, &healthy, &RunnerMemory::default(), 500);
     assert_eq!(d.phase, Phase::WaitingForStability);
     assert_eq!(at(&s, &healthy, &d.memory, 620).phase, Phase::Switching);
@@ -103,12 +160,25 @@ fn a_restarted_controller_starts_the_streak_again() {
 #[test]
 fn past_the_progress_deadline_the_deployment_fails() {
     let s = spec();
-    let sick = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked().healthy(0).unhealthy(2), Blue);
-    assert_eq!(at(&s, &sick, &RunnerMemory::default(), 899).phase, Phase::WaitingForStability);
+    let sick = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked().healthy(0).unhealthy(2),
+        Blue,
+    );
+    assert_eq!(
+        at(&s, &sick, &RunnerMemory::default(), 899).phase,
+        Phase::WaitingForStability
+    );
     let d = at(&s, &sick, &RunnerMemory::default(), 900);
     assert_eq!(d.phase, Phase::Failed);
     match d.step {
-        Some(Step::FailDeployment { shard: Green, mark, outcome: FailOutcome::Failed }) => {
+        Some(Step::FailDeployment {
+            shard: Green,
+            mark,
+            outcome: FailOutcome::Failed,
+        }) => {
             assert_eq!(mark.state, Failed);
             assert_eq!(mark.id, "m0");
         }
@@ -119,9 +189,20 @@ fn past_the_progress_deadline_the_deployment_fails() {
 #[test]
 fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
     let s = spec();
-    let failed = ShardState::up("2").healthy(0).unhealthy(2).marked(Green, Some("2"), 0, Failed);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue), &RunnerMemory::default(), 901);
-    assert_eq!((d.phase, d.step), (Phase::Failed, Some(Step::ScaleToZero { shard: Green })));
+    let failed = ShardState::up("2")
+        .healthy(0)
+        .unhealthy(2)
+        .marked(Green, Some("2"), 0, Failed);
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue),
+        &RunnerMemory::default(),
+        901,
+    );
+    assert_eq!(
+        (d.phase, d.step),
+        (Phase::Failed, Some(Step::ScaleToZero { shard: Green }))
+    );
     let gone = ShardState::down().marked(Green, Some("2"), 0, Failed);
     let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), gone, Blue);
     for later in [1_000, 100_000, 10_000_000] {
@@ -134,24 +215,47 @@ fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
     let mut next = spec();
     next.revision = Some("3".into());
     let d = at(&next, &obs, &RunnerMemory::default(), 2_000);
-    assert!(matches!(d.step, Some(Step::WriteMark { shard: Green, .. })), "{d:?}");
+    assert!(
+        matches!(d.step, Some(Step::WriteMark { shard: Green, .. })),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn verifying_after_switch_then_recording() {
     let s = spec();
-    let switched = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked(), Green);
+    let switched = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked(),
+        Green,
+    );
     let d = at(&s, &switched, &RunnerMemory::default(), 200);
     assert_eq!(d.phase, Phase::VerifyingAfterSwitch);
-    assert_eq!(at(&s, &switched, &d.memory, 229).phase, Phase::VerifyingAfterSwitch);
+    assert_eq!(
+        at(&s, &switched, &d.memory, 229).phase,
+        Phase::VerifyingAfterSwitch
+    );
     let d = at(&s, &switched, &d.memory, 230);
     assert_eq!(d.phase, Phase::Recording);
     match d.step {
-        Some(Step::WriteRecord { record, expected_version: Some(7), purpose: RecordWrite::Activate { shard: Green, started } }) => {
+        Some(Step::WriteRecord {
+            record,
+            expected_version: Some(7),
+            purpose:
+                RecordWrite::Activate {
+                    shard: Green,
+                    started,
+                },
+        }) => {
             assert_eq!(started, t(0));
             assert_eq!(
                 record.to_json(),
-                format!(r#"{{"active_shard":"green","deployment_ts":"{}","deployed_shards":["blue","green"]}}"#, t(230).format("%Y-%m-%dT%H:%M:%SZ"))
+                format!(
+                    r#"{{"active_shard":"green","deployment_ts":"{}","deployed_shards":["blue","green"]}}"#,
+                    t(230).format("%Y-%m-%dT%H:%M:%SZ")
+                )
             );
         }
         other => panic!("{other:?}"),
@@ -162,18 +266,54 @@ fn verifying_after_switch_then_recording() {
 fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
     let s = spec();
     let sick = green_marked().healthy(0).unhealthy(2);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), sick, Green), &RunnerMemory::default(), 200);
-    assert!(matches!(d.step, Some(Step::FailDeployment { outcome: FailOutcome::RolledBack, .. })), "{d:?}");
-    let failed = ShardState::up("2").healthy(0).unhealthy(2).marked(Green, Some("2"), 0, Failed);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed.clone(), Green), &RunnerMemory::default(), 201);
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), sick, Green),
+        &RunnerMemory::default(),
+        200,
+    );
+    assert!(
+        matches!(
+            d.step,
+            Some(Step::FailDeployment {
+                outcome: FailOutcome::RolledBack,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
+    let failed = ShardState::up("2")
+        .healthy(0)
+        .unhealthy(2)
+        .marked(Green, Some("2"), 0, Failed);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            failed.clone(),
+            Green,
+        ),
+        &RunnerMemory::default(),
+        201,
+    );
     assert_eq!(d.step, Some(Step::SwitchListener { to: Blue }));
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue), &RunnerMemory::default(), 202);
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue),
+        &RunnerMemory::default(),
+        202,
+    );
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
 }
 
 fn verifying(since: i64) -> RunnerMemory {
     RunnerMemory {
-        verified_since: Some(super::memory::Streak { mark_id: "m0".into(), since: t(since) }),
+        verified_since: Some(super::memory::Streak {
+            mark_id: "m0".into(),
+            since: t(since),
+        }),
         ..RunnerMemory::default()
     }
 }
@@ -183,12 +323,22 @@ fn a_first_deployment_onto_the_shard_the_listener_names_still_waits_for_grace_an
     let s = spec();
     let booting = green_marked().healthy(0).unhealthy(2);
     let obs = world(&s, Some("{}"), ShardState::down(), booting, Green);
-    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 10).phase, Phase::WaitingForGracePeriod);
-    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 100).phase, Phase::WaitingForStability);
+    assert_eq!(
+        at(&s, &obs, &RunnerMemory::default(), 10).phase,
+        Phase::WaitingForGracePeriod
+    );
+    assert_eq!(
+        at(&s, &obs, &RunnerMemory::default(), 100).phase,
+        Phase::WaitingForStability
+    );
     let up = world(&s, Some("{}"), ShardState::down(), green_marked(), Green);
     let d = at(&s, &up, &RunnerMemory::default(), 100);
     let d = at(&s, &up, &d.memory, 220);
-    assert_eq!((d.phase, &d.step), (Phase::VerifyingAfterSwitch, &None), "no switch to make");
+    assert_eq!(
+        (d.phase, &d.step),
+        (Phase::VerifyingAfterSwitch, &None),
+        "no switch to make"
+    );
     let d = at(&s, &up, &d.memory, 250);
     assert!(matches!(d.step, Some(Step::WriteRecord { .. })), "{d:?}");
 }
@@ -197,11 +347,33 @@ fn a_first_deployment_onto_the_shard_the_listener_names_still_waits_for_grace_an
 fn a_first_deployment_that_fails_after_the_switch_has_nothing_to_switch_back_to() {
     let s = spec();
     let sick = green_marked().healthy(0).unhealthy(2);
-    let d = at(&s, &world(&s, Some("{}"), ShardState::down(), sick, Green), &verifying(190), 200);
-    assert!(matches!(d.step, Some(Step::FailDeployment { outcome: FailOutcome::Failed, .. })), "{d:?}");
+    let d = at(
+        &s,
+        &world(&s, Some("{}"), ShardState::down(), sick, Green),
+        &verifying(190),
+        200,
+    );
+    assert!(
+        matches!(
+            d.step,
+            Some(Step::FailDeployment {
+                outcome: FailOutcome::Failed,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
     // Still serving: it is never scaled down under live traffic.
-    let failed = ShardState::up("2").healthy(0).unhealthy(2).marked(Green, Some("2"), 0, Failed);
-    let d = at(&s, &world(&s, Some("{}"), ShardState::down(), failed, Green), &RunnerMemory::default(), 201);
+    let failed = ShardState::up("2")
+        .healthy(0)
+        .unhealthy(2)
+        .marked(Green, Some("2"), 0, Failed);
+    let d = at(
+        &s,
+        &world(&s, Some("{}"), ShardState::down(), failed, Green),
+        &RunnerMemory::default(),
+        201,
+    );
     assert_eq!((d.phase, d.step), (Phase::Failed, None));
 }
 
@@ -209,13 +381,25 @@ fn a_first_deployment_that_fails_after_the_switch_has_nothing_to_switch_back_to(
 fn a_first_deployment_starts_from_a_missing_parameter_or_an_empty_record() {
     let s = spec();
     for record in [None, Some("{}")] {
-        let d = at(&s, &world(&s, record, ShardState::down(), ShardState::down(), Blue), &RunnerMemory::default(), 0);
-        assert!(matches!(d.step, Some(Step::WriteMark { shard: Green, .. })), "{record:?}: {d:?}");
+        let d = at(
+            &s,
+            &world(&s, record, ShardState::down(), ShardState::down(), Blue),
+            &RunnerMemory::default(),
+            0,
+        );
+        assert!(
+            matches!(d.step, Some(Step::WriteMark { shard: Green, .. })),
+            "{record:?}: {d:?}"
+        );
         let switched = world(&s, record, ShardState::down(), green_marked(), Green);
         let d = at(&s, &switched, &verifying(300), 300);
         let d = at(&s, &switched, &d.memory, 330);
         match d.step {
-            Some(Step::WriteRecord { record: r, expected_version, .. }) => {
+            Some(Step::WriteRecord {
+                record: r,
+                expected_version,
+                ..
+            }) => {
                 assert_eq!(r.deployed_shards, vec![Green]);
                 assert_eq!(expected_version, record.map(|_| 7));
             }
@@ -229,26 +413,62 @@ fn after_recording_the_old_shard_is_drained_shut_down_and_cleaned_up() {
     let s = spec();
     let record = r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:03:50Z","deployed_shards":["blue","green"]}"#;
     let mem = RunnerMemory::default();
-    let obs = world(&s, Some(record), ShardState::up("1"), ShardState::up("2"), Green);
+    let obs = world(
+        &s,
+        Some(record),
+        ShardState::up("1"),
+        ShardState::up("2"),
+        Green,
+    );
     let d = at(&s, &obs, &mem, 289);
     assert_eq!((d.phase, &d.step), (Phase::Draining, &None));
     let d = at(&s, &obs, &mem, 290);
-    assert_eq!((d.phase, d.step), (Phase::ShuttingDown, Some(Step::ScaleToZero { shard: Blue })));
-    let terminating = world(&s, Some(record), ShardState::down().unhealthy(2), ShardState::up("2"), Green);
+    assert_eq!(
+        (d.phase, d.step),
+        (Phase::ShuttingDown, Some(Step::ScaleToZero { shard: Blue }))
+    );
+    let terminating = world(
+        &s,
+        Some(record),
+        ShardState::down().unhealthy(2),
+        ShardState::up("2"),
+        Green,
+    );
     let d = at(&s, &terminating, &mem, 300);
     assert_eq!((d.phase, &d.step), (Phase::ShuttingDown, &None));
-    let empty = world(&s, Some(record), ShardState::down(), ShardState::up("2"), Green);
+    let empty = world(
+        &s,
+        Some(record),
+        ShardState::down(),
+        ShardState::up("2"),
+        Green,
+    );
     let d = at(&s, &empty, &mem, 310);
     assert_eq!(d.phase, Phase::CleaningUp);
     match d.step {
-        Some(Step::WriteRecord { record, purpose: RecordWrite::CleanUp { shard: Blue }, .. }) => assert_eq!(
+        Some(Step::WriteRecord {
+            record,
+            purpose: RecordWrite::CleanUp { shard: Blue },
+            ..
+        }) => assert_eq!(
             record.to_json(),
             r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:03:50Z","deployed_shards":["green"]}"#
         ),
         other => panic!("{other:?}"),
     }
     let done = r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:03:50Z","deployed_shards":["green"]}"#;
-    let d = at(&s, &world(&s, Some(done), ShardState::down(), ShardState::up("2"), Green), &mem, 320);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(done),
+            ShardState::down(),
+            ShardState::up("2"),
+            Green,
+        ),
+        &mem,
+        320,
+    );
     assert_eq!((d.phase, &d.step), (Phase::Converged, &None));
     assert!(has(&d, ConditionType::Ready));
 }
@@ -258,9 +478,21 @@ fn a_deployed_desired_shard_is_cleaned_up_before_it_is_provisioned_again() {
     let s = spec();
     // green is the old twin of a blue deployment still draining; the operator flips back.
     let record = r#"{"active_shard":"blue","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["blue","green"]}"#;
-    let obs = world(&s, Some(record), ShardState::up("1"), ShardState::up("2"), Blue);
-    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 10).phase, Phase::Draining);
-    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 60).step, Some(Step::ScaleToZero { shard: Green }));
+    let obs = world(
+        &s,
+        Some(record),
+        ShardState::up("1"),
+        ShardState::up("2"),
+        Blue,
+    );
+    assert_eq!(
+        at(&s, &obs, &RunnerMemory::default(), 10).phase,
+        Phase::Draining
+    );
+    assert_eq!(
+        at(&s, &obs, &RunnerMemory::default(), 60).step,
+        Some(Step::ScaleToZero { shard: Green })
+    );
 }
 
 #[test]
@@ -269,34 +501,97 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     let mut s = spec();
     s.active_shard = Blue;
     let half = green_marked().healthy(0).unhealthy(2);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), half, Blue), &RunnerMemory::default(), 50);
-    assert_eq!((d.phase, d.step.clone()), (Phase::ShuttingDown, Some(Step::ScaleToZero { shard: Green })), "{d:?}");
-    assert_eq!((d.phase, d.step), (Phase::ShuttingDown, Some(Step::ScaleToZero { shard: Green })));
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), half, Blue),
+        &RunnerMemory::default(),
+        50,
+    );
+    assert_eq!(
+        (d.phase, d.step.clone()),
+        (
+            Phase::ShuttingDown,
+            Some(Step::ScaleToZero { shard: Green })
+        ),
+        "{d:?}"
+    );
+    assert_eq!(
+        (d.phase, d.step),
+        (
+            Phase::ShuttingDown,
+            Some(Step::ScaleToZero { shard: Green })
+        )
+    );
     // A new revision for the same shard: the old attempt is scaled away, then a new mark.
     let mut s = spec();
     s.revision = Some("3".into());
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_marked(), Blue), &RunnerMemory::default(), 50);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            green_marked(),
+            Blue,
+        ),
+        &RunnerMemory::default(),
+        50,
+    );
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
     let emptied = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), emptied, Blue), &RunnerMemory::default(), 60);
-    assert!(matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.revision.as_deref() == Some("3")), "{d:?}");
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), emptied, Blue),
+        &RunnerMemory::default(),
+        60,
+    );
+    assert!(
+        matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.revision.as_deref() == Some("3")),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn a_paused_runner_reports_but_takes_no_step() {
     let mut s = spec();
     s.paused = true;
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue), &RunnerMemory::default(), 0);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+        &RunnerMemory::default(),
+        0,
+    );
     assert_eq!((d.phase, &d.step), (Phase::Provisioning, &None));
     assert!(has(&d, ConditionType::Paused));
-    assert!(d.next.contains("would: write the deployment mark on green"), "{}", d.next);
+    assert!(
+        d.next.contains("would: write the deployment mark on green"),
+        "{}",
+        d.next
+    );
 }
 
 #[test]
 fn a_converged_runner_on_another_revision_is_warned_not_changed() {
     let s = spec();
     let record = r#"{"active_shard":"green","deployed_shards":["green"]}"#;
-    let d = at(&s, &world(&s, Some(record), ShardState::down(), ShardState::up("1"), Green), &RunnerMemory::default(), 0);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(record),
+            ShardState::down(),
+            ShardState::up("1"),
+            Green,
+        ),
+        &RunnerMemory::default(),
+        0,
+    );
     assert_eq!((d.phase, &d.step), (Phase::Converged, &None));
     assert!(has(&d, ConditionType::RevisionMismatch));
 }
@@ -306,7 +601,12 @@ fn an_inactive_shard_with_foreign_capacity_is_warned_not_touched() {
     let mut s = spec();
     s.active_shard = Blue;
     let stray = ShardState::down().capacity(2).unhealthy(2);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), stray, Blue), &RunnerMemory::default(), 0);
+    let d = at(
+        &s,
+        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), stray, Blue),
+        &RunnerMemory::default(),
+        0,
+    );
     assert_eq!((d.phase, &d.step), (Phase::Converged, &None));
     assert!(has(&d, ConditionType::InactiveShardHasCapacity));
 }
@@ -315,19 +615,55 @@ fn an_inactive_shard_with_foreign_capacity_is_warned_not_touched() {
 fn a_stability_window_shorter_than_the_health_checks_is_warned() {
     let mut s = spec();
     s.settings.stability_duration = std::time::Duration::from_secs(20);
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue), &RunnerMemory::default(), 0);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+        &RunnerMemory::default(),
+        0,
+    );
     assert!(has(&d, ConditionType::StabilityWindowTooShort));
-    let d = at(&spec(), &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue), &RunnerMemory::default(), 0);
+    let d = at(
+        &spec(),
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        ),
+        &RunnerMemory::default(),
+        0,
+    );
     assert!(!has(&d, ConditionType::StabilityWindowTooShort));
 }
 
 #[test]
 fn halted_runners_get_no_step_and_name_the_reason() {
     let s = spec();
-    let d = at(&s, &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::up("2"), Blue), &RunnerMemory::default(), 0);
+    let d = at(
+        &s,
+        &world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::up("2"),
+            Blue,
+        ),
+        &RunnerMemory::default(),
+        0,
+    );
     assert_eq!(d.phase, Phase::Halted);
     assert_eq!(d.step, None);
-    assert_eq!(d.halt.as_ref().unwrap().reason, HaltReason::InactiveShardHealthyNotDeployed);
+    assert_eq!(
+        d.halt.as_ref().unwrap().reason,
+        HaltReason::InactiveShardHealthyNotDeployed
+    );
     assert!(has(&d, ConditionType::Halted));
     assert!(d.next.contains("switchyard repair mark-deployed"));
 }
@@ -335,7 +671,13 @@ fn halted_runners_get_no_step_and_name_the_reason() {
 #[test]
 fn concurrent_modification_holds_until_the_record_changes_again() {
     let s = spec();
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     let mem = RunnerMemory {
         sticky_halt: Some(StickyHalt {
             reason: HaltReason::ConcurrentModification,
@@ -348,7 +690,10 @@ fn concurrent_modification_holds_until_the_record_changes_again() {
     let d = at(&s, &obs, &mem, 0);
     assert_eq!(d.halt.unwrap().reason, HaltReason::ConcurrentModification);
     let mut repaired = obs.clone();
-    repaired.record = super::observation::RecordObservation::Present { value: BLUE_ACTIVE.into(), version: 8 };
+    repaired.record = super::observation::RecordObservation::Present {
+        value: BLUE_ACTIVE.into(),
+        version: 8,
+    };
     let d = at(&s, &repaired, &mem, 0);
     assert_eq!(d.halt, None);
     assert_eq!(d.memory.sticky_halt, None);
@@ -357,7 +702,13 @@ fn concurrent_modification_holds_until_the_record_changes_again() {
 #[test]
 fn a_missing_launch_template_holds_until_the_desired_state_changes() {
     let s = spec();
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     let mem = RunnerMemory {
         sticky_halt: Some(StickyHalt {
             reason: HaltReason::ResourceMissing,
@@ -367,7 +718,10 @@ fn a_missing_launch_template_holds_until_the_desired_state_changes() {
         }),
         ..RunnerMemory::default()
     };
-    assert_eq!(at(&s, &obs, &mem, 0).halt.unwrap().reason, HaltReason::ResourceMissing);
+    assert_eq!(
+        at(&s, &obs, &mem, 0).halt.unwrap().reason,
+        HaltReason::ResourceMissing
+    );
     let mut fixed = spec();
     fixed.revision = Some("3".into());
     assert_eq!(at(&fixed, &obs, &mem, 0).halt, None);

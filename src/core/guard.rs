@@ -64,7 +64,12 @@ pub struct Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invariant {} refused: {}", self.invariant.as_str(), self.message)
+        write!(
+            f,
+            "invariant {} refused: {}",
+            self.invariant.as_str(),
+            self.message
+        )
     }
 }
 
@@ -199,14 +204,24 @@ fn honest_record(c: &Context<'_>) -> Result<(), String> {
         if !facts.healthy || !facts.serving {
             return Err(format!(
                 "{active} would be recorded active but is {} and {}",
-                if facts.healthy { "healthy" } else { "not healthy" },
-                if facts.serving { "serving" } else { "not serving" }
+                if facts.healthy {
+                    "healthy"
+                } else {
+                    "not healthy"
+                },
+                if facts.serving {
+                    "serving"
+                } else {
+                    "not serving"
+                }
             ));
         }
     }
     for shard in &record.deployed_shards {
         if !c.world.record.is_deployed(*shard) && !c.world.facts[*shard].healthy {
-            return Err(format!("{shard} would be added to deployed_shards but is not healthy"));
+            return Err(format!(
+                "{shard} would be added to deployed_shards but is not healthy"
+            ));
         }
     }
     Ok(())

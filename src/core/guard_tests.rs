@@ -34,8 +34,20 @@ fn new_mark(shard: Shard, revision: &str) -> super::mark::Mark {
 
 fn cases() -> Vec<Case> {
     let s = spec();
-    let steady = || world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down(), Blue);
-    let green_half = ShardState::up("2").healthy(1).unhealthy(1).marked(Green, Some("2"), 0, Provisioning);
+    let steady = || {
+        world(
+            &s,
+            Some(BLUE_ACTIVE),
+            ShardState::up("1"),
+            ShardState::down(),
+            Blue,
+        )
+    };
+    let green_half =
+        ShardState::up("2")
+            .healthy(1)
+            .unhealthy(1)
+            .marked(Green, Some("2"), 0, Provisioning);
     let mut paused = spec();
     paused.paused = true;
     let mut other_account = steady();
@@ -44,7 +56,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "traffic to a shard short of healthy targets",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_half.clone(), Blue),
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                green_half.clone(),
+                Blue,
+            ),
             step: Step::SwitchListener { to: Green },
             actor: Actor::Controller,
             breaks: Invariant::HealthyTrafficTarget,
@@ -52,11 +70,20 @@ fn cases() -> Vec<Case> {
         Case {
             name: "active_shard naming a shard that is not serving",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::up("2").marked(Green, Some("2"), 0, Provisioning), Blue),
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                ShardState::up("2").marked(Green, Some("2"), 0, Provisioning),
+                Blue,
+            ),
             step: Step::WriteRecord {
                 record: record(BLUE_ACTIVE).with_active(Green, t(300)),
                 expected_version: Some(7),
-                purpose: RecordWrite::Activate { shard: Green, started: t(0) },
+                purpose: RecordWrite::Activate {
+                    shard: Green,
+                    started: t(0),
+                },
             },
             actor: Actor::Controller,
             breaks: Invariant::HonestRecord,
@@ -64,7 +91,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "deployed_shards gaining an unhealthy shard (even by an operator)",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green_half.clone(), Blue),
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                green_half.clone(),
+                Blue,
+            ),
             step: Step::WriteRecord {
                 record: record(BLUE_ACTIVE).with_deployed(Green),
                 expected_version: Some(7),
@@ -88,8 +121,17 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a mark on somebody else's healthy shard",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::up("2"), Blue),
-            step: Step::WriteMark { shard: Green, mark: new_mark(Green, "2") },
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                ShardState::up("2"),
+                Blue,
+            ),
+            step: Step::WriteMark {
+                shard: Green,
+                mark: new_mark(Green, "2"),
+            },
             actor: Actor::Operator,
             breaks: Invariant::NoForeignProvision,
         },
@@ -97,7 +139,11 @@ fn cases() -> Vec<Case> {
             name: "capacity onto a shard without our in-flight mark",
             spec: s.clone(),
             obs: steady(),
-            step: Step::ConfigureShard { shard: Green, capacity: 2, revision: Some("2".into()) },
+            step: Step::ConfigureShard {
+                shard: Green,
+                capacity: 2,
+                revision: Some("2".into()),
+            },
             actor: Actor::Controller,
             breaks: Invariant::NoForeignProvision,
         },
@@ -112,7 +158,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "scaling the serving (not yet recorded) shard down",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::up("2").marked(Green, Some("2"), 0, Provisioning), Green),
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                ShardState::up("2").marked(Green, Some("2"), 0, Provisioning),
+                Green,
+            ),
             step: Step::ScaleToZero { shard: Green },
             actor: Actor::Controller,
             breaks: Invariant::LiveShardKept,
@@ -120,8 +172,17 @@ fn cases() -> Vec<Case> {
         Case {
             name: "any step on a halted runner",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1").healthy(1).unhealthy(1), ShardState::down(), Blue),
-            step: Step::WriteMark { shard: Green, mark: new_mark(Green, "2") },
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1").healthy(1).unhealthy(1),
+                ShardState::down(),
+                Blue,
+            ),
+            step: Step::WriteMark {
+                shard: Green,
+                mark: new_mark(Green, "2"),
+            },
             actor: Actor::Controller,
             breaks: Invariant::HaltedUntouched,
         },
@@ -129,22 +190,40 @@ fn cases() -> Vec<Case> {
             name: "any step on a paused runner",
             spec: paused,
             obs: steady(),
-            step: Step::WriteMark { shard: Green, mark: new_mark(Green, "2") },
+            step: Step::WriteMark {
+                shard: Green,
+                mark: new_mark(Green, "2"),
+            },
             actor: Actor::Controller,
             breaks: Invariant::HaltedUntouched,
         },
         Case {
             name: "provisioning a revision that already failed on that shard",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down().marked(Green, Some("2"), 0, Failed), Blue),
-            step: Step::WriteMark { shard: Green, mark: new_mark(Green, "2") },
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                ShardState::down().marked(Green, Some("2"), 0, Failed),
+                Blue,
+            ),
+            step: Step::WriteMark {
+                shard: Green,
+                mark: new_mark(Green, "2"),
+            },
             actor: Actor::Controller,
             breaks: Invariant::FailedOnce,
         },
         Case {
             name: "the controller clearing a failed mark by itself",
             spec: s.clone(),
-            obs: world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::down().marked(Green, Some("2"), 0, Failed), Blue),
+            obs: world(
+                &s,
+                Some(BLUE_ACTIVE),
+                ShardState::up("1"),
+                ShardState::down().marked(Green, Some("2"), 0, Failed),
+                Blue,
+            ),
             step: Step::DeleteMark { shard: Green },
             actor: Actor::Controller,
             breaks: Invariant::FailedOnce,
@@ -153,7 +232,10 @@ fn cases() -> Vec<Case> {
             name: "any step in another account",
             spec: s.clone(),
             obs: other_account,
-            step: Step::WriteMark { shard: Green, mark: new_mark(Green, "2") },
+            step: Step::WriteMark {
+                shard: Green,
+                mark: new_mark(Green, "2"),
+            },
             actor: Actor::Operator,
             breaks: Invariant::ExpectedAccount,
         },
@@ -163,18 +245,43 @@ fn cases() -> Vec<Case> {
 #[test]
 fn every_invariant_refuses_its_violation() {
     for case in cases() {
-        let refusal = guard(&case.step, &case.spec, &case.obs, &RunnerMemory::default(), case.actor)
-            .expect_err(case.name);
-        assert_eq!(refusal.invariant, case.breaks, "{}: {}", case.name, refusal.message);
+        let refusal = guard(
+            &case.step,
+            &case.spec,
+            &case.obs,
+            &RunnerMemory::default(),
+            case.actor,
+        )
+        .expect_err(case.name);
+        assert_eq!(
+            refusal.invariant, case.breaks,
+            "{}: {}",
+            case.name, refusal.message
+        );
     }
 }
 
 #[test]
 fn every_invariant_test_fails_when_its_check_is_taken_out() {
     for case in cases() {
-        let without: Vec<_> = CHECKS.iter().copied().filter(|(i, _)| *i != case.breaks).collect();
-        let outcome = guard_with(&without, &case.step, &case.spec, &case.obs, &RunnerMemory::default(), case.actor);
-        assert!(outcome.is_ok(), "{}: still refused without its check: {outcome:?}", case.name);
+        let without: Vec<_> = CHECKS
+            .iter()
+            .copied()
+            .filter(|(i, _)| *i != case.breaks)
+            .collect();
+        let outcome = guard_with(
+            &without,
+            &case.step,
+            &case.spec,
+            &case.obs,
+            &RunnerMemory::default(),
+            case.actor,
+        );
+        assert!(
+            outcome.is_ok(),
+            "{}: still refused without its check: {outcome:?}",
+            case.name
+        );
     }
 }
 
@@ -189,7 +296,13 @@ fn every_invariant_of_the_guard_is_covered_by_a_case() {
 #[test]
 fn an_operator_may_repair_a_halted_runner() {
     let s = spec();
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), ShardState::up("2"), Blue);
+    let obs = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        ShardState::up("2"),
+        Blue,
+    );
     let step = Step::WriteRecord {
         record: record(BLUE_ACTIVE).with_deployed(Green),
         expected_version: Some(7),
@@ -202,7 +315,13 @@ fn an_operator_may_repair_a_halted_runner() {
 #[test]
 fn a_malformed_record_is_never_overwritten() {
     let s = spec();
-    let obs = world(&s, Some("{garbled"), ShardState::up("1"), ShardState::down(), Blue);
+    let obs = world(
+        &s,
+        Some("{garbled"),
+        ShardState::up("1"),
+        ShardState::down(),
+        Blue,
+    );
     let step = Step::WriteRecord {
         record: record(BLUE_ACTIVE),
         expected_version: Some(7),
@@ -214,22 +333,45 @@ fn a_malformed_record_is_never_overwritten() {
 fn arb_shard_state() -> impl Strategy<Value = ShardState> {
     let marks = prop_oneof![
         Just(None),
-        (any::<bool>(), prop_oneof![Just("1"), Just("2")], 0i64..2_000, any::<bool>()).prop_map(|(blue, rev, started, failed)| {
-            let shard = if blue { Blue } else { Green };
-            Some(mark(shard, Some(rev), started, if failed { Failed } else { Provisioning }).to_tag_value().unwrap())
-        }),
+        (
+            any::<bool>(),
+            prop_oneof![Just("1"), Just("2")],
+            0i64..2_000,
+            any::<bool>()
+        )
+            .prop_map(|(blue, rev, started, failed)| {
+                let shard = if blue { Blue } else { Green };
+                Some(
+                    mark(
+                        shard,
+                        Some(rev),
+                        started,
+                        if failed { Failed } else { Provisioning },
+                    )
+                    .to_tag_value()
+                    .unwrap(),
+                )
+            }),
         Just(Some("{garbled".to_string())),
     ];
-    (0u32..4, 0u32..4, 0u32..3, prop_oneof![Just("1"), Just("2")], any::<bool>(), marks).prop_map(
-        |(capacity, healthy, unhealthy, revision, attached, mark)| ShardState {
-            capacity,
-            healthy: healthy.min(capacity.max(healthy)),
-            unhealthy,
-            revision,
-            attached,
-            mark,
-        },
+    (
+        0u32..4,
+        0u32..4,
+        0u32..3,
+        prop_oneof![Just("1"), Just("2")],
+        any::<bool>(),
+        marks,
     )
+        .prop_map(
+            |(capacity, healthy, unhealthy, revision, attached, mark)| ShardState {
+                capacity,
+                healthy: healthy.min(capacity.max(healthy)),
+                unhealthy,
+                revision,
+                attached,
+                mark,
+            },
+        )
 }
 
 fn arb_record() -> impl Strategy<Value = Option<&'static str>> {
@@ -237,9 +379,15 @@ fn arb_record() -> impl Strategy<Value = Option<&'static str>> {
         Just(None),
         Just(Some("{}")),
         Just(Some(BLUE_ACTIVE)),
-        Just(Some(r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["green"]}"#)),
-        Just(Some(r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["blue","green"]}"#)),
-        Just(Some(r#"{"active_shard":"blue","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["green","blue"]}"#)),
+        Just(Some(
+            r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["green"]}"#
+        )),
+        Just(Some(
+            r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["blue","green"]}"#
+        )),
+        Just(Some(
+            r#"{"active_shard":"blue","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["green","blue"]}"#
+        )),
         Just(Some(r#"{"deployed_shards":["blue"]}"#)),
         Just(Some(r#"{"active_shard":"blue"}"#)),
         Just(Some("nonsense")),

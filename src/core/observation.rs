@@ -13,7 +13,10 @@ use super::status_record::{RecordError, StatusRecord};
 pub enum RecordObservation {
     /// No such parameter: nothing deployed yet.
     Missing,
-    Present { value: String, version: i64 },
+    Present {
+        value: String,
+        version: i64,
+    },
 }
 
 impl RecordObservation {

@@ -180,7 +180,10 @@ pub fn update_resource_missing(spec: &RunnerSpec, detail: &str) -> Halt {
 pub fn invariant_refused(spec: &RunnerSpec, detail: &str) -> Halt {
     halt(
         HaltReason::InvariantRefused,
-        format!("runner {}: a step was refused by the safety guard: {detail}", spec.name),
+        format!(
+            "runner {}: a step was refused by the safety guard: {detail}",
+            spec.name
+        ),
         "The world changed between the decision and the step. The halt is recomputed on the next \
          observation; if it persists, read `switchyard plan` for the runner.",
         None,

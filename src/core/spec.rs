@@ -66,7 +66,8 @@ impl RunnerSpec {
     /// Healthy targets a shard of `capacity` needs: ceil(capacity * minHealthyPercent / 100),
     /// and never fewer than one.
     pub fn required_for(&self, capacity: u32) -> u32 {
-        let needed = (u64::from(capacity) * u64::from(self.settings.min_healthy_percent)).div_ceil(100);
+        let needed =
+            (u64::from(capacity) * u64::from(self.settings.min_healthy_percent)).div_ceil(100);
         (needed as u32).max(1)
     }
 }

@@ -28,8 +28,8 @@ pub struct RecordError(pub String);
 impl StatusRecord {
     /// Parses the parameter's value. An empty object means nothing has been deployed yet.
     pub fn parse(text: &str) -> Result<StatusRecord, RecordError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| RecordError(format!("not valid JSON ({e})")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| RecordError(format!("not valid JSON ({e})")))?;
         let Value::Object(object) = value else {
             return Err(RecordError(format!(
                 "expected a JSON object, found {}",
@@ -139,8 +139,8 @@ impl StatusRecord {
             self.deployment_ts
                 .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
         );
-        let deployed = (!self.deployed_shards.is_empty() || object.contains_key(DEPLOYED))
-            .then(|| {
+        let deployed =
+            (!self.deployed_shards.is_empty() || object.contains_key(DEPLOYED)).then(|| {
                 Value::Array(
                     self.deployed_shards
                         .iter()
@@ -155,7 +155,8 @@ impl StatusRecord {
 
 impl serde::Serialize for StatusRecord {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let value: Value = serde_json::from_str(&self.to_json()).map_err(serde::ser::Error::custom)?;
+        let value: Value =
+            serde_json::from_str(&self.to_json()).map_err(serde::ser::Error::custom)?;
         value.serialize(serializer)
     }
 }
@@ -208,7 +209,9 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let next = StatusRecord::parse(text).unwrap().with_active(Shard::Green, now);
+        let next = StatusRecord::parse(text)
+            .unwrap()
+            .with_active(Shard::Green, now);
         assert_eq!(
             next.to_json(),
             r#"{"owner":"team-a","active_shard":"green","deployment_ts":"2026-11-22T10:00:00Z","deployed_shards":["blue","green"],"ticket":7}"#
@@ -235,7 +238,9 @@ mod tests {
     #[test]
     fn dropping_a_shard_keeps_the_timestamp() {
         let text = r#"{"active_shard":"green","deployment_ts":"2026-03-10T19:19:53Z","deployed_shards":["blue","green"]}"#;
-        let next = StatusRecord::parse(text).unwrap().without_deployed(Shard::Blue);
+        let next = StatusRecord::parse(text)
+            .unwrap()
+            .without_deployed(Shard::Blue);
         assert_eq!(
             next.to_json(),
             r#"{"active_shard":"green","deployment_ts":"2026-03-10T19:19:53Z","deployed_shards":["green"]}"#

@@ -29,7 +29,10 @@ impl FailOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum RecordWrite {
     /// `Recording`: the last step of a provision; the deployment succeeds with it.
-    Activate { shard: Shard, started: DateTime<Utc> },
+    Activate {
+        shard: Shard,
+        started: DateTime<Utc>,
+    },
     /// `CleaningUp`: the old shard is dropped from `deployed_shards`.
     CleanUp { shard: Shard },
     /// `switchyard repair mark-deployed`.
@@ -96,12 +99,16 @@ impl Step {
                 capacity,
                 revision,
             } => match revision {
-                Some(r) => format!("set {shard} to launch template version {r}, capacity {capacity}"),
+                Some(r) => {
+                    format!("set {shard} to launch template version {r}, capacity {capacity}")
+                }
                 None => format!("set {shard} to capacity {capacity}"),
             },
             Step::AttachTargetGroup { shard } => format!("attach {shard}'s target group"),
             Step::SwitchListener { to } => format!("switch the listener to {to}"),
-            Step::WriteRecord { record, purpose, .. } => match purpose {
+            Step::WriteRecord {
+                record, purpose, ..
+            } => match purpose {
                 RecordWrite::Activate { shard, .. } => {
                     format!("record {shard} as active: {}", record.to_json())
                 }

@@ -89,8 +89,18 @@ impl ShardState {
         self
     }
 
-    pub fn marked(mut self, shard: Shard, revision: Option<&str>, started: i64, state: MarkState) -> Self {
-        self.mark = Some(mark(shard, revision, started, state).to_tag_value().unwrap());
+    pub fn marked(
+        mut self,
+        shard: Shard,
+        revision: Option<&str>,
+        started: i64,
+        state: MarkState,
+    ) -> Self {
+        self.mark = Some(
+            mark(shard, revision, started, state)
+                .to_tag_value()
+                .unwrap(),
+        );
         self
     }
 
@@ -146,7 +156,11 @@ pub fn shard_obs(spec: &RunnerSpec, shard: Shard, s: &ShardState) -> ShardObserv
             launch_template_version: Some(s.revision.into()),
             instances,
             tags,
-            target_group_arns: if s.attached { vec![tg_arn.clone()] } else { vec![] },
+            target_group_arns: if s.attached {
+                vec![tg_arn.clone()]
+            } else {
+                vec![]
+            },
             health_check_type: "ELB".into(),
         }),
         target_group: Found::Present(TargetGroupObservation {
