@@ -1,0 +1,59 @@
+//! `switchyard retry`: clear the `failed` mark of the desired shard and revision, so that the
+//! controller pursues the desired state again (a failed revision is never retried by itself).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use switchyard::cloud::{Cloud, Detail};
+use switchyard::controller::observe_one;
+use switchyard::core::{self, Actor, MarkState, RunnerMemory, Step};
+
+use super::{Session, exit, load, select};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    runner: String,
+}
+
+pub async fn run(path: &Path, args: Args) -> anyhow::Result<u8> {
+    let config = load(path)?;
+    let spec = select(&config, Some(&args.runner))?[0];
+    let session = Session::open(&config).await?;
+    let obs = observe_one(&session.cloud, spec, Detail::Full)
+        .await
+        .context("observing the runner")?;
+    let (shard, revision) = spec.desired();
+    let failed = obs
+        .asg(shard)
+        .and_then(|asg| asg.mark())
+        .and_then(Result::ok)
+        .filter(|mark| mark.state == MarkState::Failed && mark.is_for(shard, revision));
+    let Some(mark) = failed else {
+        println!(
+            "nothing to retry: {shard} of runner {} carries no failed mark for revision {}",
+            spec.name,
+            revision.unwrap_or("(unchanged)")
+        );
+        return Ok(exit::OK);
+    };
+    let step = Step::DeleteMark { shard };
+    if let Err(refusal) = core::guard(&step, spec, &obs, &RunnerMemory::default(), Actor::Operator)
+    {
+        eprintln!("refused: {refusal}");
+        return Ok(exit::ERROR);
+    }
+    session
+        .cloud
+        .apply(spec, &step)
+        .await
+        .context("deleting the failed mark")?;
+    println!(
+        "cleared the failed mark of deployment {} ({shard}, revision {}, started {}); the \
+         controller pursues the desired state again on its next pass",
+        mark.id,
+        revision.unwrap_or("(unchanged)"),
+        mark.started.to_rfc3339()
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,316 @@
+//! The control loop: which runners to look at when, one batched observation for all of them,
+//! one reconcile per runner (concurrently, at most one step in flight each), requeue, repeat.
+//! Config changes trigger an immediate pass; errors back off per runner; cancellation stops the
+//! loop after the calls in flight.
+
+mod account;
+mod reconcile;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use account::{AccountError, AccountGuard};
+pub use reconcile::{
+    Context, Reconciled, RunnerState, check_write, halted, observe_one, reconcile,
+};
+
+use crate::clock::Clock;
+use crate::cloud::{Cloud, CloudError, Detail};
+use crate::config::Config;
+use crate::core::{Decision, RunnerObservation, RunnerSpec};
+use crate::telemetry::{Event, Health, Metrics, StatusBoard};
+
+/// Runners reconciled at once; each has at most one step in flight.
+const CONCURRENCY: usize = 16;
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+struct Tracked {
+    state: RunnerState,
+    due: Instant,
+    backoff: Option<ExponentialBackoff>,
+}
+
+impl Tracked {
+    fn new(now: Instant) -> Tracked {
+        Tracked {
+            state: RunnerState::default(),
+            due: now,
+            backoff: None,
+        }
+    }
+
+    /// Capped exponential backoff with jitter, per runner; each runner's jitter is seeded from
+    /// its name so that runners failing together spread out.
+    fn next_backoff(&mut self, runner: &str) -> Duration {
+        let backoff = self.backoff.get_or_insert_with(|| {
+            ExponentialBuilder::default()
+                .with_min_delay(BACKOFF_MIN)
+                .with_max_delay(BACKOFF_MAX)
+                .with_jitter()
+                .with_jitter_seed(seed(runner))
+                .without_max_times()
+                .build()
+        });
+        backoff.next().unwrap_or(BACKOFF_MAX).min(BACKOFF_MAX)
+    }
+}
+
+fn seed(name: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+pub struct Controller<C: Cloud> {
+    ctx: Context<C>,
+    health: Health,
+    config: Arc<Config>,
+    runners: HashMap<String, Tracked>,
+}
+
+impl<C: Cloud> Controller<C> {
+    pub fn new(
+        cloud: Arc<C>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        board: StatusBoard,
+        health: Health,
+        config: Arc<Config>,
+    ) -> Controller<C> {
+        let account = AccountGuard::for_config(&config);
+        let mut controller = Controller {
+            ctx: Context {
+                cloud,
+                clock,
+                metrics,
+                board,
+                account,
+                cancel: CancellationToken::new(),
+            },
+            health,
+            config: Arc::clone(&config),
+            runners: HashMap::new(),
+        };
+        controller.set_config(config);
+        controller
+    }
+
+    /// Checks the account the cloud acts in against the expected one (invariant 8). Call at
+    /// start-up; the loop checks again before its first mutation.
+    pub async fn verify_account(&self) -> Result<String, AccountError> {
+        self.ctx
+            .account
+            .verify(self.ctx.cloud.as_ref())
+            .await
+            .map(str::to_owned)
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// One observe/decide/act pass over every runner, in the file's order. Runners whose
+    /// observation failed are left out (the error is logged and counted).
+    pub async fn run_once(&mut self) -> Vec<(String, Decision)> {
+        let names: Vec<String> = self.config.runners.iter().map(|r| r.name.clone()).collect();
+        self.pass(&names).await
+    }
+
+    /// The daemon: passes over the runners as they fall due, an immediate pass over all of them
+    /// when the configuration changes, until `cancel` fires.
+    pub async fn run(
+        mut self,
+        mut config_rx: watch::Receiver<Arc<Config>>,
+        cancel: CancellationToken,
+    ) {
+        self.ctx.cancel = cancel.clone();
+        let mut watching = true;
+        loop {
+            let now = Instant::now();
+            // Wake at least every syncInterval so that liveness holds with no runner due.
+            let deadline = self
+                .runners
+                .values()
+                .map(|t| t.due)
+                .min()
+                .unwrap_or(now + self.config.controller.sync_interval)
+                .min(now + self.config.controller.sync_interval);
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                changed = config_rx.changed(), if watching => match changed {
+                    Ok(()) => {
+                        let config = Arc::clone(&config_rx.borrow_and_update());
+                        info!(runners = config.runners.len(), "configuration changed");
+                        self.set_config(config);
+                    }
+                    // The watcher is gone: the last configuration stays in force.
+                    Err(_) => watching = false,
+                },
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+            let now = Instant::now();
+            let due: Vec<String> = self
+                .config
+                .runners
+                .iter()
+                .filter(|r| self.runners.get(&r.name).is_some_and(|t| t.due <= now))
+                .map(|r| r.name.clone())
+                .collect();
+            self.pass(&due).await;
+        }
+        info!("control loop stopped");
+    }
+
+    /// Takes a new desired-state file: removed runners are forgotten, added ones tracked, and
+    /// every runner falls due at once.
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        let names: Vec<String> = config.runners.iter().map(|r| r.name.clone()).collect();
+        self.runners.retain(|name, _| {
+            let keep = names.contains(name);
+            if !keep {
+                info!(runner = %name, "runner removed from the desired-state file; forgetting it");
+                self.ctx.metrics.forget_runner(name);
+            }
+            keep
+        });
+        self.ctx.board.retain(&names);
+        let now = Instant::now();
+        for name in &names {
+            self.runners
+                .entry(name.clone())
+                .or_insert_with(|| Tracked::new(now))
+                .due = now;
+        }
+        self.health.set_interval(config.controller.sync_interval);
+        self.config = config;
+    }
+
+    async fn pass(&mut self, names: &[String]) -> Vec<(String, Decision)> {
+        let config = Arc::clone(&self.config);
+        let specs: Vec<&RunnerSpec> = config
+            .runners
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .collect();
+        let (full, light): (Vec<&RunnerSpec>, Vec<&RunnerSpec>) = specs.iter().partition(|s| {
+            self.runners
+                .get(&s.name)
+                .is_none_or(|t| t.state.detail() == Detail::Full)
+        });
+        let cloud = self.ctx.cloud.as_ref();
+        let (full_obs, light_obs) = futures::join!(
+            observe_batch(cloud, &full, Detail::Full),
+            observe_batch(cloud, &light, Detail::Light)
+        );
+        // Indices into the file's runners rather than references: the futures below must be
+        // `Send` for every lifetime, which borrowed tuples defeat.
+        let index = |spec: &RunnerSpec| config.runners.iter().position(|r| r.name == spec.name);
+        let mut work = Vec::new();
+        for (batch, observed) in [(full, full_obs), (light, light_obs)] {
+            match observed {
+                Ok(observations) => {
+                    for (spec, obs) in batch.into_iter().zip(observations) {
+                        if let (Some(i), Some(tracked)) =
+                            (index(spec), self.runners.remove(&spec.name))
+                        {
+                            work.push((i, obs, tracked));
+                        }
+                    }
+                }
+                Err(e) => {
+                    for spec in batch {
+                        self.observe_failed(spec, &e);
+                    }
+                }
+            }
+        }
+        let ctx = &self.ctx;
+        let runners = &config.runners;
+        let intervals = (
+            config.controller.transition_interval,
+            config.controller.sync_interval,
+        );
+        let done: Vec<(String, Decision, Tracked)> = futures::stream::iter(work)
+            .map(|(i, obs, tracked)| reconcile_tracked(ctx, &runners[i], obs, tracked, intervals))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut decisions = Vec::with_capacity(done.len());
+        for (name, decision, tracked) in done {
+            self.runners.insert(name.clone(), tracked);
+            decisions.push((name, decision));
+        }
+        let order = |name: &str| config.runners.iter().position(|r| r.name == name);
+        decisions.sort_by_key(|(name, _)| order(name));
+        self.health.mark_tick(self.ctx.clock.now());
+        decisions
+    }
+
+    fn observe_failed(&mut self, spec: &RunnerSpec, e: &CloudError) {
+        self.ctx.metrics.reconcile_error(&spec.name, e.kind());
+        warn!(runner = %spec.name, "observation failed: {e}");
+        self.ctx.board.record_event(
+            &spec.name,
+            Event::warning(self.ctx.clock.now(), "ObservationFailed", e.to_string()),
+        );
+        if let Some(tracked) = self.runners.get_mut(&spec.name) {
+            let delay = tracked.next_backoff(&spec.name);
+            tracked.due = Instant::now() + delay;
+        }
+    }
+}
+
+async fn reconcile_tracked<C: Cloud>(
+    ctx: &Context<C>,
+    spec: &RunnerSpec,
+    obs: RunnerObservation,
+    mut tracked: Tracked,
+    intervals: (Duration, Duration),
+) -> (String, Decision, Tracked) {
+    let result = reconcile(ctx, spec, obs, &mut tracked.state).await;
+    requeue(&mut tracked, &spec.name, &result, intervals);
+    (spec.name.clone(), result.decision, tracked)
+}
+
+/// Mid-deployment (or just stepped): look again soon; at rest: at the sync interval; after an
+/// error: back off.
+fn requeue(
+    tracked: &mut Tracked,
+    runner: &str,
+    result: &Reconciled,
+    (transition, sync): (Duration, Duration),
+) {
+    let delay = if result.error.is_some() {
+        tracked.next_backoff(runner)
+    } else {
+        tracked.backoff = None;
+        if result.decision.in_transition() || result.applied.is_some() {
+            transition
+        } else {
+            sync
+        }
+    };
+    tracked.due = Instant::now() + delay;
+}
+
+async fn observe_batch<C: Cloud>(
+    cloud: &C,
+    specs: &[&RunnerSpec],
+    detail: Detail,
+) -> Result<Vec<RunnerObservation>, CloudError> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    cloud.observe(specs, detail).await
+}
