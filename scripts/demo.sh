@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bin="${SWITCHYARD:-target/debug/switchyard}"
 config=config/demo.yaml
 server=http://127.0.0.1:9254
-seconds="${DEMO_SECONDS:-45}"
+seconds="${DEMO_SECONDS:-35}"
 log="${DEMO_LOG:-${TMPDIR:-/tmp}/switchyard-demo.log}"
 
 "$bin" run --config "$config" 2>"$log" &

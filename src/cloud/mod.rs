@@ -83,7 +83,9 @@ impl CloudError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            CloudError::Throttled { .. } | CloudError::Transient { .. } | CloudError::Timeout { .. }
+            CloudError::Throttled { .. }
+                | CloudError::Transient { .. }
+                | CloudError::Timeout { .. }
         )
     }
 }

@@ -568,7 +568,13 @@ fn the_shipped_demo_is_valid_and_simulated() {
     assert_eq!(config.controller.cloud, CloudKind::Simulated);
     let names: Vec<_> = config.runners.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["runner-a", "runner-b", "runner-c"]);
-    assert!(config.controller.simulated.unknown_world_runners(&config.runners).is_empty());
+    assert!(
+        config
+            .controller
+            .simulated
+            .unknown_world_runners(&config.runners)
+            .is_empty()
+    );
 }
 
 // --- hostile input -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The SSM status record: the runbook's JSON object, parsed strictly and written back with every
 //! key we do not own preserved in place.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -107,7 +107,8 @@ impl StatusRecord {
     pub fn with_active(&self, shard: Shard, now: DateTime<Utc>) -> StatusRecord {
         let mut next = self.with_deployed(shard);
         next.active_shard = Some(shard);
-        next.deployment_ts = Some(now);
+        // Whole seconds, as the runbook writes it.
+        next.deployment_ts = Some(now.trunc_subsecs(0));
         next
     }
 
