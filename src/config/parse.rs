@@ -9,9 +9,9 @@ use serde_saphyr::{Budget, MessageFormatter, Options, UserMessageFormatter};
 use super::error::ConfigProblem;
 use super::raw::RawFile;
 
-/// Refuse larger files outright. A runner entry is about 500 bytes, so this leaves room for
-/// several thousand runners while bounding what one read can cost.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Refuse larger files outright. A runner entry is about 500 bytes and one replica is built for
+/// 10,000 runners (about 5 MiB), so this leaves threefold room while bounding what a read costs.
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Deepest nesting of mappings and sequences. The schema itself needs 5 levels.
 pub const MAX_DEPTH: usize = 32;
@@ -26,8 +26,8 @@ fn budget() -> Budget {
     budget.max_depth = MAX_DEPTH;
     budget.flow_nesting_limit = MAX_DEPTH;
     budget.max_documents = 1;
-    budget.max_events = 1_000_000;
-    budget.max_nodes = 500_000;
+    budget.max_events = 4_000_000;
+    budget.max_nodes = 2_000_000;
     budget.max_total_scalar_bytes = MAX_FILE_BYTES;
     budget.max_aliases = 10_000;
     budget.max_recorded_anchor_events = MAX_REPLAYED_EVENTS;
