@@ -43,9 +43,12 @@ pub struct RunnerState {
 }
 
 impl RunnerState {
-    /// A runner never decided on yet is observed in full: it may be mid-deployment.
+    /// A runner never decided on yet is observed lightly too: at start-up a fleet of thousands
+    /// would otherwise read every target group's health at once (ELB's describe calls refill at
+    /// about 10/s). One found mid-deployment is observed in full from its next pass, and every
+    /// step is decided on a full observation anyway.
     pub fn detail(&self) -> Detail {
-        if self.in_transition || self.phase.is_none() {
+        if self.in_transition {
             Detail::Full
         } else {
             Detail::Light

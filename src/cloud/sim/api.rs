@@ -17,6 +17,7 @@ use crate::core::{
 const SSM_BATCH: usize = 10;
 const ASG_BATCH: usize = 100;
 const TARGET_GROUP_BATCH: usize = 20;
+const LISTENER_BATCH: usize = 20;
 
 /// What a request does besides its own effect.
 enum Twist {
@@ -136,22 +137,34 @@ impl World {
                 .flat_map(|r| Shard::ALL.map(|s| r.shards[s].target_group_arn.as_str())),
         );
         let mut health_checks = BTreeMap::new();
-        for batch in tg_arns.chunks(TARGET_GROUP_BATCH) {
-            self.request(log, "elbv2", "DescribeTargetGroups", |w, _| {
-                for &arn in batch {
-                    if let Some(tg) = w.target_groups.get(arn) {
-                        health_checks.insert(arn, tg.health_check);
-                    }
+        let mut read_target_groups = |w: &mut Self, batch: &[&'_ str]| {
+            for &arn in batch {
+                if let Some(tg) = w.target_groups.get(arn) {
+                    health_checks.insert(arn.to_owned(), tg.health_check);
                 }
-                Ok(())
-            })?;
+            }
+        };
+        if detail == Detail::Full {
+            for batch in tg_arns.chunks(TARGET_GROUP_BATCH) {
+                self.request(log, "elbv2", "DescribeTargetGroups", |w, _| {
+                    read_target_groups(w, batch);
+                    Ok(())
+                })?;
+            }
+        } else {
+            // The AWS adapter caches health-check settings (refreshed every few minutes), so a
+            // light observation costs no DescribeTargetGroups call there either.
+            read_target_groups(self, &tg_arns);
         }
 
         let mut listeners = BTreeMap::new();
-        for arn in unique(runners.iter().map(|r| r.listener_arn.as_str())) {
+        let listener_arns = unique(runners.iter().map(|r| r.listener_arn.as_str()));
+        for batch in listener_arns.chunks(LISTENER_BATCH) {
             self.request(log, "elbv2", "DescribeListeners", |w, _| {
-                if let Some(forward) = w.listeners.get(arn) {
-                    listeners.insert(arn, forward.clone());
+                for &arn in batch {
+                    if let Some(forward) = w.listeners.get(arn) {
+                        listeners.insert(arn, forward.clone());
+                    }
                 }
                 Ok(())
             })?;
