@@ -243,3 +243,45 @@ fn plan_on_the_demo_exits_3_naming_the_halt() {
         text(&out)
     );
 }
+
+/// The demo without its halted runner: the other two have changes pending.
+#[test]
+fn plan_on_the_demo_without_the_halted_runner_exits_2() {
+    let demo = std::fs::read_to_string(format!("{}/config/demo.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let cut = demo
+        .find("  - name: runner-c")
+        .expect("runner-c in the demo");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo-ab.yaml");
+    // runner-c's world entry stays: the simulated world may describe more than the file names.
+    std::fs::write(&path, &demo[..cut]).unwrap();
+    let out = switchyard(&["plan"], path.to_str().unwrap());
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        !text(&out).contains("InactiveShardHealthyNotDeployed"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn validate_rejects_a_purple_shard_naming_the_key() {
+    let demo = std::fs::read_to_string(format!("{}/config/demo.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("purple.yaml");
+    std::fs::write(
+        &path,
+        demo.replacen("activeShard: green", "activeShard: purple", 1),
+    )
+    .unwrap();
+    let out = switchyard(&["validate"], path.to_str().unwrap());
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("runners[0].activeShard"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("purple"), "{}", text(&out));
+}
