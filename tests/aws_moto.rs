@@ -22,7 +22,10 @@ use switchyard::core::{
     RunnerObservation, RunnerSettings, RunnerSpec, Shard, ShardPair, ShardSpec, StatusRecord, Step,
 };
 
-const ACCOUNT: &str = "210987654321";
+/// moto's default account. The server runs without `MOTO_ACCOUNT_ID` so that moto derives the
+/// account from the access key (a role session assumed into another account acts there): that
+/// is how the credential-refresh test changes accounts.
+const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
 struct Moto {
@@ -61,7 +64,7 @@ fn moto() -> &'static Moto {
             .arg(bin.join("moto_server"))
             .arg(port.to_string())
             .arg(&log)
-            .env("MOTO_ACCOUNT_ID", ACCOUNT)
+            .env_remove("MOTO_ACCOUNT_ID")
             .stdin(Stdio::piped())
             .spawn()
             .expect("start moto_server");
@@ -761,4 +764,155 @@ async fn an_unreachable_endpoint_is_transient_and_counted() {
         "{err:?}"
     );
     assert_eq!(recorder.take(), vec![("sts", "GetCallerIdentity", "error")]);
+}
+
+/// A credentials provider whose answer the test changes, as a refreshing role session or a
+/// rotated key would change it.
+#[derive(Debug, Clone)]
+struct Refreshing(Arc<Mutex<aws_sdk_sts::config::Credentials>>);
+
+impl aws_credential_types::provider::ProvideCredentials for Refreshing {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .clone()))
+    }
+}
+
+/// Credentials of a role session in `account`: moto answers GetCallerIdentity (and acts) in the
+/// account of the role that was assumed.
+async fn role_session(w: &World, account: &str) -> aws_sdk_sts::config::Credentials {
+    let out = aws_sdk_sts::Client::new(&w.sdk().await)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/switchyard"))
+        .role_session_name("switchyard")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    aws_sdk_sts::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        Some(expiring_soon()),
+        "role-session",
+    )
+}
+
+/// Close enough to expiry that the adapter asks the provider chain again before every
+/// mutation (as it does in the last minutes of a role session), so the test's swap is seen.
+fn expiring_soon() -> std::time::SystemTime {
+    std::time::SystemTime::now() + Duration::from_secs(330)
+}
+
+fn static_keys() -> aws_sdk_sts::config::Credentials {
+    aws_sdk_sts::config::Credentials::new(
+        "testing",
+        "testing",
+        None,
+        Some(expiring_soon()),
+        "static",
+    )
+}
+
+#[tokio::test]
+async fn the_account_is_checked_again_before_a_mutation_after_a_credential_refresh() {
+    let w = world(1).await;
+    let spec = w.runners[0].clone();
+    let chain = Refreshing(Arc::new(Mutex::new(static_keys())));
+    let recorder = Arc::new(Recorder::default());
+    let cloud = AwsCloud::connect_with_provider(
+        &settings(&w.endpoint),
+        recorder.clone(),
+        aws_credential_types::provider::SharedCredentialsProvider::new(chain.clone()),
+    )
+    .await
+    .unwrap();
+    let ops =
+        |r: &Recorder| -> Vec<&'static str> { r.take().into_iter().map(|(_, op, _)| op).collect() };
+    assert_eq!(cloud.account_id().await.unwrap(), ACCOUNT);
+    assert_eq!(ops(&recorder), ["GetCallerIdentity"]);
+
+    // Same credentials: the mutation needs no second STS call.
+    let provisioning = mark(MarkState::Provisioning);
+    let write_mark = Step::WriteMark {
+        shard: Shard::Green,
+        mark: provisioning.clone(),
+    };
+    cloud.apply(&spec, &write_mark).await.unwrap();
+    assert_eq!(ops(&recorder), ["CreateOrUpdateTags"]);
+
+    // A refresh to another key in the same account: STS is asked once, the mutation proceeds.
+    *chain.0.lock().unwrap() = role_session(&w, ACCOUNT).await;
+    cloud
+        .apply(
+            &spec,
+            &Step::DeleteMark {
+                shard: Shard::Green,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ops(&recorder), ["GetCallerIdentity", "DeleteTags"]);
+    cloud.apply(&spec, &write_mark).await.unwrap();
+    assert_eq!(
+        ops(&recorder),
+        ["CreateOrUpdateTags"],
+        "verified once per key"
+    );
+
+    // A refresh into another account: the mutation is refused before it is sent.
+    *chain.0.lock().unwrap() = role_session(&w, "111111111111").await;
+    let scale_down = Step::ScaleToZero { shard: Shard::Blue };
+    let err = cloud.apply(&spec, &scale_down).await.unwrap_err();
+    match &err {
+        CloudError::Api { code, message, .. } => {
+            assert_eq!(code, switchyard::cloud::aws::WRONG_ACCOUNT);
+            assert!(
+                message.contains("111111111111") && message.contains(ACCOUNT),
+                "{message}"
+            );
+        }
+        other => panic!("expected a wrong-account refusal, got {other:?}"),
+    }
+    assert!(!err.is_retryable(), "not a transient error to retry");
+    assert_eq!(
+        ops(&recorder),
+        ["GetCallerIdentity"],
+        "no UpdateAutoScalingGroup sent"
+    );
+    // The observation made with the new credentials names the new account, so the
+    // controller's guard refuses the step on the fresh observation as well.
+    let obs = cloud
+        .observe(&[&spec], Detail::Full)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(obs.account_id, "111111111111");
+    let refused = switchyard::core::guard(
+        &scale_down,
+        &spec,
+        &obs,
+        &switchyard::core::RunnerMemory::default(),
+        switchyard::core::Actor::Controller,
+    );
+    assert!(refused.is_err(), "the guard refuses in the other account");
+
+    // Nothing changed in the expected account: blue still at 2, the mark still there.
+    *chain.0.lock().unwrap() = static_keys();
+    let obs = cloud
+        .observe(&[&spec], Detail::Light)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(obs.account_id, ACCOUNT);
+    assert_eq!(asg(&obs, Shard::Blue).desired_capacity, 2);
+    assert_eq!(asg(&obs, Shard::Green).mark(), Some(Ok(provisioning)));
 }

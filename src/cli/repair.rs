@@ -80,6 +80,21 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
         eprintln!("not written");
         return Ok(exit::ERROR);
     }
+    // The confirmation may have taken minutes: the version check is made again on a fresh
+    // read right before the write (SSM has no conditional write; the read-back catches the
+    // rest), so another writer's change in the meantime is never overwritten.
+    let fresh = observe_one(&session.cloud, spec, Detail::Full)
+        .await
+        .context("observing the runner again")?;
+    if fresh.record != obs.record {
+        eprintln!(
+            "refused: ConcurrentModification: the status record changed while waiting for \
+             confirmation (version {:?} -> {:?}); nothing written",
+            obs.record.version(),
+            fresh.record.version()
+        );
+        return Ok(exit::ERROR);
+    }
     let applied = session
         .cloud
         .apply(spec, &step)

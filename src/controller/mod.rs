@@ -197,6 +197,11 @@ impl<C: Cloud> Controller<C> {
     }
 
     async fn pass(&mut self, names: &[String]) -> Vec<(String, Decision)> {
+        // Runners observed together are requeued from the same instant, so that they fall due
+        // together again and the next observation stays one batch (SPEC §10); requeueing each
+        // from the moment its own reconcile finished would split the fleet into more and more
+        // batches, each making the same describe calls for fewer runners.
+        let started = Instant::now();
         let config = Arc::clone(&self.config);
         let specs: Vec<&RunnerSpec> = config
             .runners
@@ -242,7 +247,9 @@ impl<C: Cloud> Controller<C> {
             config.controller.sync_interval,
         );
         let done: Vec<(String, Decision, Tracked)> = futures::stream::iter(work)
-            .map(|(i, obs, tracked)| reconcile_tracked(ctx, &runners[i], obs, tracked, intervals))
+            .map(|(i, obs, tracked)| {
+                reconcile_tracked(ctx, &runners[i], obs, tracked, intervals, started)
+            })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -277,9 +284,10 @@ async fn reconcile_tracked<C: Cloud>(
     obs: RunnerObservation,
     mut tracked: Tracked,
     intervals: (Duration, Duration),
+    observed_at: Instant,
 ) -> (String, Decision, Tracked) {
     let result = reconcile(ctx, spec, obs, &mut tracked.state).await;
-    requeue(&mut tracked, &spec.name, &result, intervals);
+    requeue(&mut tracked, &spec.name, &result, intervals, observed_at);
     (spec.name.clone(), result.decision, tracked)
 }
 
@@ -290,6 +298,7 @@ fn requeue(
     runner: &str,
     result: &Reconciled,
     (transition, sync): (Duration, Duration),
+    observed_at: Instant,
 ) {
     let delay = if result.error.is_some() {
         tracked.next_backoff(runner)
@@ -301,7 +310,7 @@ fn requeue(
             sync
         }
     };
-    tracked.due = Instant::now() + delay;
+    tracked.due = observed_at + delay;
 }
 
 async fn observe_batch<C: Cloud>(

@@ -7,6 +7,7 @@
 //! observation.
 
 mod apply;
+mod credentials;
 mod errors;
 mod observe;
 pub mod operations;
@@ -17,12 +18,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
+use self::credentials::CredentialCache;
 use self::operations::{GET_CALLER_IDENTITY, Operation};
 use crate::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use crate::config::AwsSettings;
@@ -44,6 +49,15 @@ pub enum ConnectError {
     NoRegion,
     #[error("controller.aws.endpointUrl {0:?} must start with http:// or https://")]
     BadEndpoint(String),
+    #[error("no AWS credentials provider is configured")]
+    NoCredentialsProvider,
+}
+
+/// The account STS named for an access key: valid for as long as that key signs the requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Verified {
+    access_key_id: String,
+    account: String,
 }
 
 /// The launch template an ASG uses, remembered from the last observation so that setting a new
@@ -69,9 +83,13 @@ pub struct AwsCloud {
     sts: aws_sdk_sts::Client,
     observer: Arc<dyn RequestObserver>,
     region: String,
-    account_id: Mutex<Option<String>>,
-    target_groups: Mutex<HashMap<String, CachedSettings>>,
-    templates: Mutex<HashMap<String, TemplateRef>>,
+    expected_account: String,
+    credentials: CredentialCache,
+    // Boxed: the state behind these locks is rarely touched, and keeping it off the struct
+    // keeps `AwsCloud` (held inline in the CLI's cloud enum) small.
+    verified: Box<Mutex<Option<Verified>>>,
+    target_groups: Box<Mutex<HashMap<String, CachedSettings>>>,
+    templates: Box<Mutex<HashMap<String, TemplateRef>>>,
 }
 
 impl std::fmt::Debug for AwsCloud {
@@ -89,12 +107,21 @@ impl AwsCloud {
         settings: &AwsSettings,
         observer: Arc<dyn RequestObserver>,
     ) -> Result<AwsCloud, ConnectError> {
-        let loader = Self::loader(settings)?;
-        Ok(Self::from_sdk_config(
-            &loader.load().await,
-            settings,
-            observer,
-        ))
+        let config = Self::loader(settings)?.load().await;
+        let provider = config
+            .credentials_provider()
+            .ok_or(ConnectError::NoCredentialsProvider)?;
+        Ok(Self::from_sdk_config(config, provider, settings, observer))
+    }
+
+    /// With the given credentials provider instead of the default chain: for tests.
+    pub async fn connect_with_provider(
+        settings: &AwsSettings,
+        observer: Arc<dyn RequestObserver>,
+        provider: SharedCredentialsProvider,
+    ) -> Result<AwsCloud, ConnectError> {
+        let config = Self::loader(settings)?.load().await;
+        Ok(Self::from_sdk_config(config, provider, settings, observer))
     }
 
     /// With fixed credentials instead of the provider chain: for tests against a local endpoint.
@@ -111,12 +138,12 @@ impl AwsCloud {
             None,
             "switchyard-static",
         );
-        let loader = Self::loader(settings)?.credentials_provider(credentials);
-        Ok(Self::from_sdk_config(
-            &loader.load().await,
+        Self::connect_with_provider(
             settings,
             observer,
-        ))
+            SharedCredentialsProvider::new(credentials),
+        )
+        .await
     }
 
     fn loader(settings: &AwsSettings) -> Result<aws_config::ConfigLoader, ConnectError> {
@@ -142,21 +169,32 @@ impl AwsCloud {
         Ok(loader)
     }
 
+    /// Every client signs with credentials from one `CredentialCache` (and the SDK's own
+    /// identity cache is off), so the access key the adapter checks is the one requests use.
     fn from_sdk_config(
-        config: &aws_config::SdkConfig,
+        config: aws_config::SdkConfig,
+        provider: SharedCredentialsProvider,
         settings: &AwsSettings,
         observer: Arc<dyn RequestObserver>,
     ) -> AwsCloud {
+        let credentials = CredentialCache::new(provider);
+        let config = config
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
+            .identity_cache(IdentityCache::no_cache())
+            .build();
         AwsCloud {
-            ssm: aws_sdk_ssm::Client::new(config),
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
             observer,
             region: settings.region.clone(),
-            account_id: Mutex::new(None),
-            target_groups: Mutex::new(HashMap::new()),
-            templates: Mutex::new(HashMap::new()),
+            expected_account: settings.expected_account_id.clone(),
+            credentials,
+            verified: Box::new(Mutex::new(None)),
+            target_groups: Box::new(Mutex::new(HashMap::new())),
+            templates: Box::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -193,9 +231,17 @@ impl AwsCloud {
         result
     }
 
-    /// Asks STS, every time: the account check before the first mutation after a credential
-    /// refresh must see the credentials in force now.
+    /// The access key id the next request will be signed with.
+    async fn access_key_id(&self) -> Result<String, CloudError> {
+        self.credentials
+            .access_key_id()
+            .await
+            .map_err(credentials_error)
+    }
+
+    /// Asks STS, every time, and remembers which access key the answer is for.
     async fn caller_account(&self) -> Result<String, CloudError> {
+        let access_key_id = self.access_key_id().await?;
         let out = self
             .call(
                 GET_CALLER_IDENTITY,
@@ -212,16 +258,73 @@ impl AwsCloud {
                 message: "GetCallerIdentity returned no account".to_string(),
             });
         }
-        *self.account_id.lock().expect("account lock") = Some(account.clone());
+        *self.verified.lock().expect("account lock") = Some(Verified {
+            access_key_id,
+            account: account.clone(),
+        });
         Ok(account)
     }
 
-    /// The account for observations: STS once, then the cached answer.
-    async fn cached_account(&self) -> Result<String, CloudError> {
-        if let Some(account) = self.account_id.lock().expect("account lock").clone() {
-            return Ok(account);
+    /// The account the credentials in force act in: STS's last answer while the access key is
+    /// the one it was given for, STS again once the provider chain hands out another key (a
+    /// refreshed role session, a rotated key). Observations carry it, so the guard sees a
+    /// changed account on the fresh observation before every mutation.
+    async fn current_account(&self) -> Result<String, CloudError> {
+        let access_key_id = self.access_key_id().await?;
+        if let Some(verified) = self.verified.lock().expect("account lock").as_ref()
+            && verified.access_key_id == access_key_id
+        {
+            return Ok(verified.account.clone());
         }
         self.caller_account().await
+    }
+
+    /// Invariant 8 at the last moment: the adapter refuses a mutation whose credentials act in
+    /// another account than `expectedAccountId`, even if the controller's observation (and its
+    /// guard) ran with the credentials before a refresh.
+    async fn ensure_expected_account(&self) -> Result<(), CloudError> {
+        let account = self.current_account().await?;
+        if account == self.expected_account {
+            return Ok(());
+        }
+        tracing::error!(
+            expected = %self.expected_account,
+            actual = %account,
+            "the refreshed credentials act in another account; refusing to mutate"
+        );
+        Err(CloudError::Api {
+            service: GET_CALLER_IDENTITY.service,
+            operation: GET_CALLER_IDENTITY.name,
+            code: WRONG_ACCOUNT.to_string(),
+            message: format!(
+                "the credentials now act in account {account}, but expectedAccountId is {}; \
+                 refusing to mutate",
+                self.expected_account
+            ),
+        })
+    }
+}
+
+/// The error code of a mutation refused because the credentials act in another account.
+pub const WRONG_ACCOUNT: &str = "WrongAccount";
+
+fn credentials_error(e: CredentialsError) -> CloudError {
+    let message = aws_sdk_ssm::error::DisplayErrorContext(&e).to_string();
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
+            CloudError::Api {
+                service: "credentials",
+                operation: "ProvideCredentials",
+                code: "NoCredentials".to_string(),
+                message,
+            }
+        }
+        // A provider that timed out or failed (IMDS, STS web identity) may answer next time.
+        _ => CloudError::Transient {
+            service: "credentials",
+            operation: "ProvideCredentials",
+            message,
+        },
     }
 }
 
@@ -239,6 +342,7 @@ impl Cloud for AwsCloud {
     }
 
     async fn apply(&self, runner: &RunnerSpec, step: &Step) -> Result<Applied, CloudError> {
+        self.ensure_expected_account().await?;
         self.apply_step(runner, step).await
     }
 }

@@ -38,7 +38,7 @@ impl AwsCloud {
         if runners.is_empty() {
             return Ok(Vec::new());
         }
-        let account_id = self.cached_account().await?;
+        let account_id = self.current_account().await?;
 
         let parameters = unique(runners.iter().map(|r| r.status_parameter.as_str()));
         let groups = unique(
