@@ -1,6 +1,9 @@
 //! Invariant 8: nothing is mutated in an account other than the expected one. The account is
 //! checked at start-up and again before the first mutation, so that a controller whose
-//! credentials point elsewhere refuses to act at all.
+//! credentials point elsewhere refuses to act at all. Credentials that change later (a
+//! refreshed role session, a rotated key) are checked by the cloud itself: the AWS adapter asks
+//! STS again for every new access key id, puts the account in each observation (where the
+//! guard's account invariant refuses), and refuses a mutation signed in another account.
 
 use thiserror::Error;
 use tokio::sync::OnceCell;
