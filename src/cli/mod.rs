@@ -21,8 +21,8 @@ use serde::Serialize;
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::cloud::{Cloud, Detail, NoObserver};
 use switchyard::config::{self, Config};
-use switchyard::controller::{AccountError, AccountGuard};
-use switchyard::core::{self, Decision, RunnerMemory, RunnerSpec};
+use switchyard::controller::{AccountError, AccountGuard, observe_one};
+use switchyard::core::{self, Actor, Decision, RunnerMemory, RunnerObservation, RunnerSpec, Step};
 use switchyard::telemetry::{LogFormat, init_logging};
 
 pub use cloud::AnyCloud;
@@ -164,6 +164,25 @@ impl Session {
             account,
             clock,
         })
+    }
+
+    /// A fresh, full observation of one runner, as an operator's command acts on.
+    pub async fn observe(&self, spec: &RunnerSpec) -> anyhow::Result<RunnerObservation> {
+        observe_one(&self.cloud, spec, Detail::Full)
+            .await
+            .with_context(|| format!("observing runner {}", spec.name))
+    }
+
+    /// An operator's step passes the same guard as the controller's (halts aside, which it
+    /// exists to resolve); a refusal is printed.
+    pub fn permits(&self, step: &Step, spec: &RunnerSpec, obs: &RunnerObservation) -> bool {
+        match core::guard(step, spec, obs, &RunnerMemory::default(), Actor::Operator) {
+            Ok(()) => true,
+            Err(refusal) => {
+                eprintln!("refused: {refusal}");
+                false
+            }
+        }
     }
 
     /// Observes the runners in full and decides on each from scratch, mutating nothing.

@@ -6,9 +6,9 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use switchyard::cloud::{Applied, Cloud, Detail};
-use switchyard::controller::{check_write, observe_one};
-use switchyard::core::{self, Actor, RecordObservation, RecordWrite, RunnerMemory, Shard, Step};
+use switchyard::cloud::{Applied, Cloud};
+use switchyard::controller::check_write;
+use switchyard::core::{RecordObservation, RecordWrite, Shard, Step};
 
 use super::{Session, exit, load, select};
 
@@ -37,9 +37,7 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
     let config = load(path)?;
     let spec = select(&config, Some(&args.runner))?[0];
     let session = Session::open(&config).await?;
-    let obs = observe_one(&session.cloud, spec, Detail::Full)
-        .await
-        .context("observing the runner")?;
+    let obs = session.observe(spec).await?;
     let record = match obs.record.parse() {
         Ok(record) => record,
         Err(e) => {
@@ -61,9 +59,7 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
         expected_version: obs.record.version(),
         purpose: RecordWrite::Repair { shard: args.shard },
     };
-    if let Err(refusal) = core::guard(&step, spec, &obs, &RunnerMemory::default(), Actor::Operator)
-    {
-        eprintln!("refused: {refusal}");
+    if !session.permits(&step, spec, &obs) {
         return Ok(exit::ERROR);
     }
     let before = match &obs.record {
@@ -83,9 +79,7 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
     // The confirmation may have taken minutes: the version check is made again on a fresh
     // read right before the write (SSM has no conditional write; the read-back catches the
     // rest), so another writer's change in the meantime is never overwritten.
-    let fresh = observe_one(&session.cloud, spec, Detail::Full)
-        .await
-        .context("observing the runner again")?;
+    let fresh = session.observe(spec).await?;
     if fresh.record != obs.record {
         eprintln!(
             "refused: ConcurrentModification: the status record changed while waiting for \

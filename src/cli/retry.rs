@@ -4,9 +4,8 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use switchyard::cloud::{Cloud, Detail};
-use switchyard::controller::observe_one;
-use switchyard::core::{self, Actor, MarkState, RunnerMemory, Step};
+use switchyard::cloud::Cloud;
+use switchyard::core::{MarkState, Step};
 
 use super::{Session, exit, load, select};
 
@@ -20,9 +19,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<u8> {
     let config = load(path)?;
     let spec = select(&config, Some(&args.runner))?[0];
     let session = Session::open(&config).await?;
-    let obs = observe_one(&session.cloud, spec, Detail::Full)
-        .await
-        .context("observing the runner")?;
+    let obs = session.observe(spec).await?;
     let (shard, revision) = spec.desired();
     let failed = obs
         .asg(shard)
@@ -38,9 +35,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     };
     let step = Step::DeleteMark { shard };
-    if let Err(refusal) = core::guard(&step, spec, &obs, &RunnerMemory::default(), Actor::Operator)
-    {
-        eprintln!("refused: {refusal}");
+    if !session.permits(&step, spec, &obs) {
         return Ok(exit::ERROR);
     }
     session
