@@ -103,21 +103,31 @@ pub async fn execute(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(path, args, cli.output).await,
         Command::Validate => Ok(validate::run(path, cli.output)),
         Command::Repair { action } => repair::run(path, action).await,
-        Command::Retry(args) => retry::run(path, args).await,
+        // SPEC §7 gives retry the codes 0 and 1 only: a wrong account is its error too.
+        Command::Retry(args) => match retry::run(path, args).await {
+            Err(e) if is_wrong_account(&e) => {
+                eprintln!("error: {e:#}");
+                Ok(exit::ERROR)
+            }
+            other => other,
+        },
         Command::Schema => schema::run(),
     }
 }
 
 /// The exit code for an error that ended a command.
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
-    let wrong_account = error
-        .chain()
-        .any(|e| matches!(e.downcast_ref(), Some(AccountError::Mismatch { .. })));
-    ExitCode::from(if wrong_account {
+    ExitCode::from(if is_wrong_account(error) {
         exit::WRONG_ACCOUNT
     } else {
         exit::ERROR
     })
+}
+
+fn is_wrong_account(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|e| matches!(e.downcast_ref(), Some(AccountError::Mismatch { .. })))
 }
 
 pub fn load(path: &Path) -> anyhow::Result<Config> {
