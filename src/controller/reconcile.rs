@@ -229,9 +229,10 @@ pub fn check_write(spec: &RunnerSpec, step: &Step, applied: &Applied) -> Option<
             Some((value, v)) => Some(format!(
                 "read back {value} at version {v}, expected {ours} at version {expected}"
             )),
-            None => Some(format!(
-                "the parameter could not be read back after writing version {expected}"
-            )),
+            // The version alone proves no other write came between our observation and our
+            // write; a read-back that failed (throttled, timed out) proves nothing more, and is
+            // no conflict: the next pass observes afresh.
+            None => None,
         }
     }?;
     let latest = read_back

@@ -271,9 +271,22 @@ fn plan(
             && !f[s].deployed
             && leftover_of_ours(&f[s].mark)
             && asks_capacity(&f[s])
-            && !f[s].serving
+            && !takes_traffic(spec, world, s)
     }) {
         return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: left });
+    }
+    // Once an abandoned attempt holds nothing, its mark goes: should the desired state come
+    // back to that shard and revision, the old mark would pass for a live attempt whose clock
+    // started long ago, and fail it before it could become stable.
+    if let Some(left) = Shard::ALL.into_iter().find(|&s| {
+        s != desired
+            && !f[s].active
+            && !f[s].deployed
+            && matches!(f[s].mark, MarkStatus::Abandoned { .. })
+            && !f[s].has_capacity
+            && !takes_traffic(spec, world, s)
+    }) {
+        return Plan::act(Phase::CleaningUp, Step::DeleteMark { shard: left });
     }
     if active == Some(desired) {
         memory.healthy_streak = None;
@@ -294,7 +307,7 @@ fn plan(
                 spec.name
             ),
         ),
-        _ if asks_capacity(&f[desired]) => {
+        _ if asks_capacity(&f[desired]) && !takes_traffic(spec, world, desired) => {
             Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: desired })
         }
         _ if f[desired].instances > 0 => Plan::wait(
@@ -304,25 +317,38 @@ fn plan(
                 f[desired].instances
             ),
         ),
-        _ => Plan::act(
-            Phase::Provisioning,
-            Step::WriteMark {
-                shard: desired,
-                mark: Mark {
-                    id: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
-                    shard: desired,
-                    revision: spec.revision.clone(),
-                    started: now,
-                    state: MarkState::Provisioning,
-                },
-            },
-        ),
+        _ => write_mark(spec, desired, now),
     }
+}
+
+/// The listener sends the shard traffic, alone or (edited by hand) with the other: such a
+/// shard is never scaled down, whatever the record says (invariant 4).
+fn takes_traffic(spec: &RunnerSpec, world: &Assessment, shard: Shard) -> bool {
+    world
+        .forward_to
+        .contains(&spec.shards[shard].target_group_arn)
+}
+
+/// Provisioning starts: a new mark, started now.
+fn write_mark(spec: &RunnerSpec, shard: Shard, now: DateTime<Utc>) -> Plan {
+    Plan::act(
+        Phase::Provisioning,
+        Step::WriteMark {
+            shard,
+            mark: Mark {
+                id: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+                shard,
+                revision: spec.revision.clone(),
+                started: now,
+                state: MarkState::Provisioning,
+            },
+        },
+    )
 }
 
 fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>) -> Plan {
     let f = &world.facts[old];
-    if f.serving {
+    if takes_traffic(spec, world, old) {
         return Plan::wait(
             Phase::Draining,
             format!("{old} is still serving; it is not shut down while traffic goes to it"),
@@ -342,6 +368,12 @@ fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>)
             Phase::ShuttingDown,
             format!("waiting for {old}'s {} instances to terminate", f.instances),
         );
+    }
+    // The mark of the provision that deployed it goes before the shard leaves the record:
+    // should the desired state return to it, the old mark would pass for a live attempt whose
+    // clock started long ago.
+    if f.mark.is_ours() {
+        return Plan::act(Phase::CleaningUp, Step::DeleteMark { shard: old });
     }
     Plan::act(
         Phase::CleaningUp,
@@ -364,7 +396,7 @@ fn failed(spec: &RunnerSpec, world: &Assessment, mark: &Mark) -> Plan {
     {
         return Plan::act(Phase::Failed, Step::SwitchListener { to: previous });
     }
-    if asks_capacity(f) && !f.serving {
+    if asks_capacity(f) && !takes_traffic(spec, world, shard) {
         return Plan::act(Phase::Failed, Step::ScaleToZero { shard });
     }
     Plan::wait(
@@ -386,6 +418,15 @@ fn in_flight(
     let shard = mark.shard;
     let f = &world.facts[shard];
     let settings = &spec.settings;
+    // A mark past its deadline on a shard holding nothing never ran to a verdict: an attempt
+    // abandoned (and scaled to zero) that the desired state has come back to, or a controller
+    // that was down since it wrote the mark. Failing it would fail a revision never tried, and
+    // never try it (invariant 6): it starts afresh.
+    if !f.has_capacity && !f.serving && now >= mark.started + settings.progress_deadline {
+        memory.healthy_streak = None;
+        memory.verified_since = None;
+        return write_mark(spec, shard, now);
+    }
     // Once traffic is on the shard, a hand-raised capacity is kept: it is never shrunk live.
     let capacity = if f.serving {
         settings.capacity.max(f.desired_capacity)
@@ -393,10 +434,14 @@ fn in_flight(
         settings.capacity
     };
     let wrong_revision = spec.revision.is_some() && f.revision != spec.revision;
-    if f.desired_capacity != capacity
-        || f.min_size != capacity
-        || f.max_size != capacity
-        || wrong_revision
+    // Nor is a healthy serving shard grown: `required` follows its desired capacity, so it
+    // would turn unhealthy until the new instances boot, and fail its own post-switch check.
+    let live = f.serving && f.healthy;
+    if !live
+        && (f.desired_capacity != capacity
+            || f.min_size != capacity
+            || f.max_size != capacity
+            || wrong_revision)
     {
         return Plan::act(
             Phase::Provisioning,

@@ -186,6 +186,52 @@ fn past_the_progress_deadline_the_deployment_fails() {
     }
 }
 
+/// Simulation seed 16: an attempt at green abandoned by a flip to blue and scaled to zero; long
+/// after, the file names green on the same revision again. Its old `provisioning` mark is past
+/// the deadline; it once failed the deployment at once, unseen, and never retried it.
+#[test]
+fn an_abandoned_attempt_the_desired_state_returns_to_starts_afresh() {
+    let s = spec();
+    let empty = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
+    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), empty, Blue);
+    let d = at(&s, &obs, &RunnerMemory::default(), 2_301);
+    assert_eq!(d.phase, Phase::Provisioning);
+    match d.step {
+        Some(Step::WriteMark { shard: Green, mark }) => {
+            assert_eq!((mark.started, mark.state), (t(2_301), Provisioning));
+        }
+        other => panic!("expected a fresh mark, got {other:?}"),
+    }
+    // Within its deadline the attempt is simply resumed.
+    let d = at(&s, &obs, &RunnerMemory::default(), 899);
+    assert!(matches!(d.step, Some(Step::ConfigureShard { .. })), "{d:?}");
+}
+
+/// Simulation seed 220: a mark written on blue, then the file flips to green before blue got
+/// any capacity. Left in place, the mark passed for a live attempt when the file flipped back
+/// two minutes later, and its old start failed the deployment a minute in.
+#[test]
+fn the_mark_of_an_abandoned_attempt_that_holds_nothing_is_deleted() {
+    let mut s = spec();
+    s.active_shard = Blue;
+    let left = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
+    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), left, Blue);
+    let d = at(&s, &obs, &RunnerMemory::default(), 1);
+    assert_eq!(
+        (d.phase, d.step),
+        (Phase::CleaningUp, Some(Step::DeleteMark { shard: Green }))
+    );
+    // With capacity left it is scaled down first; a failed mark is never the controller's to
+    // clear.
+    let busy = ShardState::up("2").marked(Green, Some("2"), 0, Provisioning);
+    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), busy, Blue);
+    let d = at(&s, &obs, &RunnerMemory::default(), 1);
+    assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
+    let failed = ShardState::down().marked(Green, Some("2"), 0, Failed);
+    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue);
+    assert_eq!(at(&s, &obs, &RunnerMemory::default(), 1).step, None);
+}
+
 #[test]
 fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
     let s = spec();

@@ -265,7 +265,11 @@ fn live_shard_kept(c: &Context<'_>) -> Result<(), String> {
         _ => return Ok(()),
     };
     let facts = &c.world.facts[shard];
-    if shrinks && (facts.active || facts.serving) {
+    let takes_traffic = c
+        .world
+        .forward_to
+        .contains(&c.spec.shards[shard].target_group_arn);
+    if shrinks && (facts.active || facts.serving || takes_traffic) {
         return Err(format!(
             "{shard} is {}",
             if facts.active { "active" } else { "serving" }
@@ -288,8 +292,18 @@ fn failed_once(c: &Context<'_>) -> Result<(), String> {
             }
             Ok(())
         }
-        Step::DeleteMark { .. } if c.actor == Actor::Controller => {
-            Err("only an operator clears a failed mark".into())
+        Step::DeleteMark { shard } if c.actor == Actor::Controller => {
+            let facts = &c.world.facts[*shard];
+            let retired = facts.deployed && !facts.active && !facts.serving;
+            if (matches!(facts.mark, MarkStatus::Abandoned { .. }) || retired)
+                && !facts.has_capacity
+            {
+                Ok(())
+            } else {
+                Err("only an operator clears a failed mark; the controller clears only the \
+                     mark of an abandoned attempt or a retired shard that holds nothing"
+                    .into())
+            }
         }
         _ => Ok(()),
     }

@@ -67,7 +67,8 @@ pub enum Step {
         mark: Mark,
         outcome: FailOutcome,
     },
-    /// DeleteTags: `switchyard retry`.
+    /// DeleteTags: `switchyard retry` (a failed mark), or the controller (the mark of an
+    /// abandoned attempt that holds nothing).
     DeleteMark { shard: Shard },
 }
 
@@ -123,7 +124,7 @@ impl Step {
             Step::FailDeployment { shard, outcome, .. } => {
                 format!("mark the deployment of {shard} {}", outcome.as_str())
             }
-            Step::DeleteMark { shard } => format!("delete the failed mark on {shard}"),
+            Step::DeleteMark { shard } => format!("delete the deployment mark on {shard}"),
         }
     }
 
