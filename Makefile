@@ -34,4 +34,4 @@ bench:
 SOAK_SEEDS ?= 100000
 soak:
 	SWITCHYARD_SIM_SEEDS=$(SOAK_SEEDS) SWITCHYARD_SIM_FIRST=$${SWITCHYARD_SIM_FIRST:-1000000} \
-		$(CARGO) test --locked --release --test simulation -- seeds --nocapture
+		$(CARGO) test --locked --release --test simulation -- seeds --exact --nocapture

@@ -285,3 +285,59 @@ fn validate_rejects_a_purple_shard_naming_the_key() {
     );
     assert!(text(&out).contains("purple"), "{}", text(&out));
 }
+
+/// Bad input in the world rather than the file: a garbled status record. `plan` halts (3) and
+/// names it, `status` reports it (0), `repair` refuses to overwrite it (1), and no command
+/// panics on it.
+#[test]
+fn a_garbled_record_halts_plan_is_shown_by_status_and_refused_by_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    for garbled in [
+        r#"{"active_shard": "blue", "#,
+        r#"{"active_shard":"purple","deployed_shards":["purple"]}"#,
+        r#"[1,2,3]"#,
+    ] {
+        let file = std::fs::read_to_string(fixture("converged"))
+            .unwrap()
+            .replace(
+                r#"record: '{"active_shard":"blue","deployment_ts":"2026-01-01T00:00:00Z","deployed_shards":["blue"]}'"#,
+                &format!("record: '{garbled}'"),
+            );
+        assert!(file.contains(garbled));
+        let path = dir.path().join("garbled.yaml");
+        std::fs::write(&path, file).unwrap();
+        let path = path.to_str().unwrap();
+
+        let plan = switchyard(&["plan"], path);
+        assert_eq!(code(&plan), 3, "{garbled}: {}", text(&plan));
+        assert!(
+            text(&plan).contains("StatusRecordMalformed"),
+            "{}",
+            text(&plan)
+        );
+        let status = switchyard(&["status"], path);
+        assert_eq!(code(&status), 0, "{garbled}: {}", text(&status));
+        assert!(
+            text(&status).contains("StatusRecordMalformed"),
+            "{}",
+            text(&status)
+        );
+        let repair = switchyard(
+            &[
+                "repair",
+                "mark-deployed",
+                "--runner",
+                "runner-a",
+                "--shard",
+                "blue",
+                "--active",
+                "--yes",
+            ],
+            path,
+        );
+        assert_eq!(code(&repair), 1, "{garbled}: {}", text(&repair));
+        for out in [&plan, &status, &repair] {
+            assert!(!text(out).contains("panicked"), "{}", text(out));
+        }
+    }
+}

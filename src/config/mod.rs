@@ -6,6 +6,8 @@ mod raw;
 mod reload;
 mod resolve;
 #[cfg(test)]
+mod parse_props;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;

@@ -369,10 +369,14 @@ fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>)
             format!("waiting for {old}'s {} instances to terminate", f.instances),
         );
     }
-    // The mark of the provision that deployed it goes before the shard leaves the record:
-    // should the desired state return to it, the old mark would pass for a live attempt whose
-    // clock started long ago.
-    if f.mark.is_ours() {
+    // The `provisioning` mark of the provision that deployed it goes before the shard leaves
+    // the record: should the desired state return to it, the old mark would pass for a live
+    // attempt whose clock started long ago. A `failed` mark stays: it is what keeps a failed
+    // revision from being tried again (invariant 6).
+    if matches!(
+        f.mark,
+        MarkStatus::InFlight { .. } | MarkStatus::Abandoned { .. }
+    ) {
         return Plan::act(Phase::CleaningUp, Step::DeleteMark { shard: old });
     }
     Plan::act(

@@ -454,6 +454,27 @@ fn a_first_deployment_starts_from_a_missing_parameter_or_an_empty_record() {
     }
 }
 
+/// Simulation seed 2328: green retired while its old `provisioning` mark stayed; when the file
+/// named green again on the same revision, the mark passed for a live attempt started long
+/// ago, and the deployment failed twelve seconds in. The mark now goes before the clean-up.
+#[test]
+fn a_retired_shard_loses_its_mark_before_it_leaves_the_record() {
+    let s = spec();
+    let record = r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:03:50Z","deployed_shards":["blue","green"]}"#;
+    let old = ShardState::down().marked(Blue, Some("1"), 0, Provisioning);
+    let obs = world(&s, Some(record), old, ShardState::up("2"), Green);
+    let d = at(&s, &obs, &RunnerMemory::default(), 10_000);
+    assert_eq!(
+        (d.phase, d.step),
+        (Phase::CleaningUp, Some(Step::DeleteMark { shard: Blue }))
+    );
+    // Seed 1442: a failed mark stays, or the failed revision would be provisioned again.
+    let failed = ShardState::down().marked(Blue, Some("1"), 0, Failed);
+    let obs = world(&s, Some(record), failed, ShardState::up("2"), Green);
+    let d = at(&s, &obs, &RunnerMemory::default(), 10_000);
+    assert!(matches!(d.step, Some(Step::WriteRecord { .. })), "{d:?}");
+}
+
 #[test]
 fn after_recording_the_old_shard_is_drained_shut_down_and_cleaned_up() {
     let s = spec();

@@ -295,14 +295,19 @@ fn failed_once(c: &Context<'_>) -> Result<(), String> {
         Step::DeleteMark { shard } if c.actor == Actor::Controller => {
             let facts = &c.world.facts[*shard];
             let retired = facts.deployed && !facts.active && !facts.serving;
-            if (matches!(facts.mark, MarkStatus::Abandoned { .. }) || retired)
-                && !facts.has_capacity
-            {
+            let provisioning = match facts.mark {
+                MarkStatus::Abandoned { .. } => true,
+                MarkStatus::InFlight { .. } => retired,
+                _ => false,
+            };
+            if provisioning && !facts.has_capacity {
                 Ok(())
             } else {
-                Err("only an operator clears a failed mark; the controller clears only the \
+                Err(
+                    "only an operator clears a failed mark; the controller clears only the \
                      mark of an abandoned attempt or a retired shard that holds nothing"
-                    .into())
+                        .into(),
+                )
             }
         }
         _ => Ok(()),

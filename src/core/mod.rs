@@ -16,6 +16,8 @@ pub mod halt;
 pub mod mark;
 pub mod memory;
 pub mod observation;
+#[cfg(test)]
+mod parse_props;
 pub mod phase;
 pub mod runbook;
 pub mod shard;
