@@ -14,36 +14,6 @@ use simulation::{replay_command, run_seed};
 /// `make test` runs this many; `make soak` sets SWITCHYARD_SIM_SEEDS higher.
 const SEEDS: u64 = 10_000;
 
-/// Seeds whose failure is an open finding not fixed yet (TESTING.md, "Open findings"): run and
-/// reported on every pass, never counted as green. Replay each with its command.
-const OPEN_FINDINGS: [(u64, &str); 10] = [
-    (
-        433,
-        "abandoned attempt on the listener's shard in a first deployment",
-    ),
-    (
-        1687,
-        "abandoned attempt on the listener's shard in a first deployment",
-    ),
-    (6347, "calm history failed a deployment (unanalysed)"),
-    (6880, "calm history failed a deployment (unanalysed)"),
-    (7787, "calm history failed a deployment (unanalysed)"),
-    (8159, "calm history failed a deployment (unanalysed)"),
-    (8379, "calm history failed a deployment (unanalysed)"),
-    (
-        3676,
-        "InvariantRefused: decide proposes ConfigureShard the guard refuses",
-    ),
-    (
-        7541,
-        "ConfigureShard grows a healthy serving shard (unanalysed path)",
-    ),
-    (
-        9591,
-        "ResourceMissing reported with the world not showing it (unanalysed)",
-    ),
-];
-
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
         v.parse()
@@ -98,23 +68,7 @@ fn seeds() {
     for (kind, n) in &mix {
         println!("  {n:>8}  {kind}");
     }
-    let open = |seed| OPEN_FINDINGS.iter().any(|(s, _)| *s == seed);
-    for o in results.iter().filter(|o| open(o.seed)) {
-        println!(
-            "open finding, seed {}: {}",
-            o.seed,
-            if o.failure.is_some() {
-                "still fails"
-            } else {
-                "now passes: remove it from OPEN_FINDINGS"
-            }
-        );
-    }
-    let failures: Vec<&String> = results
-        .iter()
-        .filter(|o| !open(o.seed))
-        .filter_map(|o| o.failure.as_ref())
-        .collect();
+    let failures: Vec<&String> = results.iter().filter_map(|o| o.failure.as_ref()).collect();
     for f in failures.iter().take(30) {
         println!("{}", f.lines().next().unwrap_or_default());
     }
@@ -152,7 +106,10 @@ fn the_same_seed_gives_the_same_trace() {
 /// Seeds that found bugs (TESTING.md lists them); each must stay green.
 #[test]
 fn seeds_that_found_bugs() {
-    for seed in [16, 34, 62, 220, 338, 347, 584, 651, 712, 1442, 2328] {
+    for seed in [
+        16, 34, 62, 220, 338, 347, 433, 584, 651, 712, 1442, 1687, 2328, 3676, 6347, 6880, 7541,
+        7787, 8159, 8379, 9591, 1_050_771,
+    ] {
         if let Some(f) = run_seed(seed, false).failure {
             panic!("{f}");
         }

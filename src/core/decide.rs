@@ -101,6 +101,10 @@ pub fn decide(
             ),
         ));
     }
+    if spec.paused {
+        // A paused runner is observed, not pursued: its deadline does not run out on it.
+        memory.pursuing = None;
+    }
     let (step, next) = if spec.paused {
         conditions.push(Condition::new(
             ConditionType::Paused,
@@ -255,6 +259,9 @@ fn plan(
     let desired = spec.active_shard;
     let f = &world.facts;
     let active = world.record.active_shard;
+    if active == Some(desired) || f[desired].mark.in_flight().is_none() {
+        memory.pursuing = None;
+    }
 
     // A deployed shard that is not active is on its way out: drain, shut down, clean up. This
     // comes first even for the desired shard: the runbook re-provisions from clean.
@@ -422,17 +429,30 @@ fn in_flight(
     let shard = mark.shard;
     let f = &world.facts[shard];
     let settings = &spec.settings;
-    // A mark past its deadline on a shard holding nothing never ran to a verdict: an attempt
-    // abandoned (and scaled to zero) that the desired state has come back to, or a controller
-    // that was down since it wrote the mark. Failing it would fail a revision never tried, and
-    // never try it (invariant 6): it starts afresh.
-    if !f.has_capacity && !f.serving && now >= mark.started + settings.progress_deadline {
+    // A mark past its deadline that this controller was not pursuing never ran to a verdict:
+    // an attempt the desired state left (abandoned, perhaps unable to scale it down) and has
+    // come back to, or one written before the controller was down. Failing it would fail a
+    // revision never judged, and never try it again (invariant 6): it starts afresh. One this
+    // controller pursued up to its deadline fails below.
+    // On a first deployment the listener may point at the new shard before anything happened
+    // (nothing is live yet), so serving alone does not mean traffic was moved: only a
+    // verification this controller started does. After a restart that is re-earned from scratch.
+    let verifying = memory
+        .verified_since
+        .as_ref()
+        .is_some_and(|s| s.mark_id == mark.id);
+    let switched = f.serving && (world.record.active_shard.is_some() || verifying);
+    let pursued = memory.pursuing.as_deref() == Some(mark.id.as_str());
+    if !pursued && !switched && now >= mark.started + settings.progress_deadline {
         memory.healthy_streak = None;
         memory.verified_since = None;
         return write_mark(spec, shard, now);
     }
-    // Once traffic is on the shard, a hand-raised capacity is kept: it is never shrunk live.
-    let capacity = if f.serving {
+    memory.pursuing = Some(mark.id.clone());
+    // Once traffic is on the shard (alone, or beside the other by a hand-edited listener), a
+    // hand-raised capacity is kept: it is never shrunk live.
+    let live_target = takes_traffic(spec, world, shard);
+    let capacity = if live_target {
         settings.capacity.max(f.desired_capacity)
     } else {
         settings.capacity
@@ -440,7 +460,7 @@ fn in_flight(
     let wrong_revision = spec.revision.is_some() && f.revision != spec.revision;
     // Nor is a healthy serving shard grown: `required` follows its desired capacity, so it
     // would turn unhealthy until the new instances boot, and fail its own post-switch check.
-    let live = f.serving && f.healthy;
+    let live = live_target && f.healthy;
     if !live
         && (f.desired_capacity != capacity
             || f.min_size != capacity
@@ -470,14 +490,6 @@ fn in_flight(
         )
     };
 
-    // On a first deployment the listener may point at the new shard before anything happened
-    // (nothing is live yet), so serving alone does not mean traffic was moved: only a
-    // verification this controller started does. After a restart that is re-earned from scratch.
-    let verifying = memory
-        .verified_since
-        .as_ref()
-        .is_some_and(|s| s.mark_id == mark.id);
-    let switched = f.serving && (world.record.active_shard.is_some() || verifying);
     if switched {
         // Traffic has moved: the shard must stay healthy for postSwitchCheck.
         memory.healthy_streak = None;

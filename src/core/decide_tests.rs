@@ -167,11 +167,10 @@ fn past_the_progress_deadline_the_deployment_fails() {
         green_marked().healthy(0).unhealthy(2),
         Blue,
     );
-    assert_eq!(
-        at(&s, &sick, &RunnerMemory::default(), 899).phase,
-        Phase::WaitingForStability
-    );
-    let d = at(&s, &sick, &RunnerMemory::default(), 900);
+    let pursuing = at(&s, &sick, &RunnerMemory::default(), 899);
+    assert_eq!(pursuing.phase, Phase::WaitingForStability);
+    assert_eq!(pursuing.memory.pursuing.as_deref(), Some("m0"));
+    let d = at(&s, &sick, &pursuing.memory, 900);
     assert_eq!(d.phase, Phase::Failed);
     match d.step {
         Some(Step::FailDeployment {
@@ -184,6 +183,41 @@ fn past_the_progress_deadline_the_deployment_fails() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A mark this controller was not pursuing when its deadline passed (seeds 7787, 8159: an
+/// attempt left by a revision change that could not be scaled down, and returned to; after a
+/// restart, a controller that was down across the deadline) never ran to a verdict.
+#[test]
+fn a_mark_past_its_deadline_that_was_not_pursued_starts_afresh_even_with_capacity() {
+    let s = spec();
+    let sick = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked().healthy(0).unhealthy(2),
+        Blue,
+    );
+    let d = at(&s, &sick, &RunnerMemory::default(), 900);
+    assert!(
+        matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.started == t(900)),
+        "{d:?}"
+    );
+    // Healthy too: it is our own attempt, so the guard lets the mark be written again.
+    let healthy = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1"),
+        green_marked(),
+        Blue,
+    );
+    let d = at(&s, &healthy, &RunnerMemory::default(), 900);
+    assert!(matches!(d.step, Some(Step::WriteMark { .. })), "{d:?}");
+    // A paused runner is not pursued: after a pause across the deadline the attempt starts over.
+    let mut paused = spec();
+    paused.paused = true;
+    let d = at(&paused, &sick, &RunnerMemory::default(), 100);
+    assert_eq!(d.memory.pursuing, None);
 }
 
 /// Simulation seed 16: an attempt at green abandoned by a flip to blue and scaled to zero; long

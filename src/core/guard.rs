@@ -168,17 +168,13 @@ fn healthy_traffic_target(c: &Context<'_>) -> Result<(), String> {
     let Step::SwitchListener { to } = c.step else {
         return Ok(());
     };
+    // `required` follows the shard's own desired capacity (README: a shard is judged by what
+    // its ASG asks for; the provisioning step sets that to the configured capacity).
     let facts = &c.world.facts[*to];
-    // A shard that is not yet active must also meet the configured capacity, not only what its
-    // ASG happens to ask for.
-    let mut required = facts.required;
-    if !facts.active {
-        required = required.max(c.spec.required_for(c.spec.settings.capacity));
-    }
-    if facts.healthy_targets < required || facts.desired_capacity == 0 {
+    if facts.healthy_targets < facts.required || facts.desired_capacity == 0 {
         return Err(format!(
-            "{to} has {} healthy targets, {required} required",
-            facts.healthy_targets
+            "{to} has {} healthy targets, {} required",
+            facts.healthy_targets, facts.required
         ));
     }
     Ok(())
@@ -234,7 +230,9 @@ fn no_foreign_provision(c: &Context<'_>) -> Result<(), String> {
             if !mark.is_for(desired, revision) || *shard != desired {
                 return Err(format!("the mark is not for the desired {desired}"));
             }
-            if c.world.facts[*shard].healthy {
+            // Our own attempt (in flight or left behind) may be started afresh; anybody
+            // else's healthy shard may not.
+            if c.world.facts[*shard].healthy && !c.world.facts[*shard].mark.is_ours() {
                 return Err(format!(
                     "{shard} is healthy but neither deployed nor switchyard's own provision"
                 ));

@@ -410,6 +410,7 @@ proptest! {
         now in 0i64..3_000,
         streak in prop_oneof![Just(None), (0i64..3_000).prop_map(Some)],
         verified in prop_oneof![Just(None), (0i64..3_000).prop_map(Some)],
+        pursuing in any::<bool>(),
     ) {
         let mut s = spec();
         s.active_shard = if desired_blue { Blue } else { Green };
@@ -419,6 +420,7 @@ proptest! {
         let memory = RunnerMemory {
             healthy_streak: streak.map(|since| super::memory::Streak { mark_id: "m0".into(), since: t(since) }),
             verified_since: verified.map(|since| super::memory::Streak { mark_id: "m0".into(), since: t(since) }),
+            pursuing: pursuing.then(|| "m0".to_string()),
             ..RunnerMemory::default()
         };
         let d = decide(&s, &obs, &memory, t(now));

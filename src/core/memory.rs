@@ -43,6 +43,10 @@ pub struct RunnerMemory {
     /// When traffic moved to the in-flight shard and it has stayed healthy since.
     pub verified_since: Option<Streak>,
     pub sticky_halt: Option<StickyHalt>,
+    /// The mark (id) of the in-flight attempt this controller has pursued without a break. A
+    /// mark found past its deadline that this controller was not pursuing (the desired state
+    /// left it and came back, or the controller was down) never ran to a verdict.
+    pub pursuing: Option<String>,
 }
 
 impl RunnerMemory {

@@ -239,7 +239,10 @@ fn step_breach(spec: &RunnerSpec, step: &Step, w: &RunnerView) -> Option<String>
                     "SPEC §5: provisioning {shard} without a durable mark for the desired state"
                 ));
             }
-            if s.healthy && (matches!(step, Step::WriteMark { .. }) || !marked) {
+            // Writing the mark again on our own in-flight attempt (one found past its
+            // deadline without having been pursued starts afresh) is not provisioning onto
+            // somebody else's shard.
+            if s.healthy && !marked {
                 return Some(format!(
                     "invariant 3: provisioning onto healthy {shard}, not deployed and not our \
                      own in-flight provision"
@@ -742,6 +745,10 @@ impl<'h> Driver<'h> {
         let world = self.sim.snapshot();
         let mut c = lock(&self.checker);
         let config = Arc::clone(&c.config);
+        // A runner taken out of the file is nobody's to serve: its downtime clock starts again
+        // when it comes back.
+        self.downtime_since
+            .retain(|name, _| config.runners.iter().any(|r| r.name == *name));
         let deadline = self
             .history
             .events
@@ -755,7 +762,15 @@ impl<'h> Driver<'h> {
                 let honest = c.observed.get(&spec.name).is_none_or(|seen| {
                     let refused_account =
                         halt.reason == "InvariantRefused" && seen.account_id != ACCOUNT;
+                    // A launch template version that does not exist is a fact of the world the
+                    // observation cannot show; the halt stays reported until the next
+                    // successful observation, even when the file already names another one.
+                    let missing_template = halt.reason == "ResourceMissing"
+                        && halt
+                            .message
+                            .contains(&format!("launch template version {} ", BAD_REVISIONS[2]));
                     refused_account
+                        || missing_template
                         || RunnerView::of(seen, spec).honest(
                             &halt.reason,
                             spec,
