@@ -17,17 +17,7 @@ fn halt_of(obs: &super::observation::RunnerObservation) -> Option<HaltReason> {
 #[test]
 fn row_1_healthy_active_shard_is_expected() {
     let s = spec();
-    let a = assess(
-        &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        ),
-    )
-    .unwrap();
+    let a = assess(&s, &blue_live(&s, ShardState::down(), Blue)).unwrap();
     assert_eq!(a.classes.blue, ShardClass::ActiveHealthy);
     assert_eq!(a.halt, None);
 }
@@ -90,25 +80,11 @@ fn row_4_healthy_inactive_deployed_shard_is_expected() {
 #[test]
 fn row_5_unhealthy_never_deployed_shard_is_expected() {
     let s = spec();
-    let a = assess(
-        &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        ),
-    )
-    .unwrap();
+    let a = assess(&s, &blue_live(&s, ShardState::down(), Blue)).unwrap();
     assert_eq!(a.classes.green, ShardClass::NotDeployed);
     // Booting but not yet healthy is the same row.
     let booting = ShardState::down().capacity(2).healthy(1).unhealthy(1);
-    let a = assess(
-        &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), booting, Blue),
-    )
-    .unwrap();
+    let a = assess(&s, &blue_live(&s, booting, Blue)).unwrap();
     assert_eq!(a.classes.green, ShardClass::NotDeployed);
     assert_eq!(a.halt, None);
 }
@@ -116,13 +92,7 @@ fn row_5_unhealthy_never_deployed_shard_is_expected() {
 #[test]
 fn row_6_healthy_undeployed_shard_halts_with_the_runbook_words() {
     let s = spec();
-    let obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::up("2"),
-        Blue,
-    );
+    let obs = blue_live(&s, ShardState::up("2"), Blue);
     let a = assess(&s, &obs).unwrap();
     assert_eq!(
         a.classes.green,
@@ -147,11 +117,7 @@ fn row_6_healthy_undeployed_shard_halts_with_the_runbook_words() {
 fn row_6_exception_our_own_in_flight_provision_does_not_halt() {
     let s = spec();
     let green = ShardState::up("2").marked(Green, Some("2"), 0, MarkState::Provisioning);
-    let a = assess(
-        &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue),
-    )
-    .unwrap();
+    let a = assess(&s, &blue_live(&s, green, Blue)).unwrap();
     assert_eq!(
         a.classes.green,
         ShardClass::InactiveHealthyNotDeployed {
@@ -166,36 +132,15 @@ fn only_a_readable_mark_of_ours_on_that_shard_explains_a_healthy_undeployed_shar
     let s = spec();
     // An attempt of ours for another revision is abandoned, not foreign: it gets scaled away.
     let green = ShardState::up("2").marked(Green, Some("1"), 0, MarkState::Provisioning);
-    assert_eq!(
-        halt_of(&world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            green,
-            Blue
-        )),
-        None
-    );
+    assert_eq!(halt_of(&blue_live(&s, green, Blue)), None);
     let copied = ShardState::up("2").marked(Blue, Some("2"), 0, MarkState::Provisioning);
     assert_eq!(
-        halt_of(&world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            copied,
-            Blue
-        )),
+        halt_of(&blue_live(&s, copied, Blue)),
         Some(HaltReason::InactiveShardHealthyNotDeployed)
     );
     let garbled = ShardState::up("2").raw_mark("{not json");
     assert_eq!(
-        halt_of(&world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            garbled,
-            Blue
-        )),
+        halt_of(&blue_live(&s, garbled, Blue)),
         Some(HaltReason::InactiveShardHealthyNotDeployed)
     );
 }
@@ -218,13 +163,7 @@ fn a_shard_at_capacity_zero_is_unhealthy_and_required_rounds_up() {
 #[test]
 fn healthy_needs_asg_health_and_target_health_and_ignores_stray_targets() {
     let s = spec();
-    let mut obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
     if let Found::Present(tg) = &mut obs.shards.blue.target_group {
         let targets = tg.targets.as_mut().unwrap();
         targets[0].state = "unhealthy".into();
@@ -242,13 +181,7 @@ fn healthy_needs_asg_health_and_target_health_and_ignores_stray_targets() {
 #[test]
 fn unread_target_health_trusts_elb_health_checks_only() {
     let s = spec();
-    let mut obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
     if let Found::Present(tg) = &mut obs.shards.blue.target_group {
         tg.targets = None;
     }
@@ -293,24 +226,12 @@ fn halt_status_record_inconsistent() {
 #[test]
 fn halt_resource_missing_names_the_resource() {
     let s = spec();
-    let mut obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
     obs.shards.green.asg = Found::Missing;
     let halt = assess(&s, &obs).unwrap_err();
     assert_eq!(halt.reason, HaltReason::ResourceMissing);
     assert!(halt.message.contains("runner-a-green"), "{}", halt.message);
-    let mut obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
     obs.listener = Found::Missing;
     assert!(
         assess(&s, &obs)
@@ -318,13 +239,7 @@ fn halt_resource_missing_names_the_resource() {
             .message
             .contains("arn:listener")
     );
-    let mut obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
     obs.shards.blue.target_group = Found::Missing;
     assert!(
         assess(&s, &obs)
@@ -339,13 +254,7 @@ fn halt_traffic_mismatch_unless_explained_by_our_deployment() {
     let s = spec();
     // Listener on green, record says blue, green is not ours: mismatch (green is unhealthy, so
     // only the traffic check fires).
-    let obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Green,
-    );
+    let obs = blue_live(&s, ShardState::down(), Green);
     let halt = assess(&s, &obs).unwrap().halt.unwrap();
     assert_eq!(halt.reason, HaltReason::TrafficMismatch);
     assert!(
@@ -355,7 +264,7 @@ fn halt_traffic_mismatch_unless_explained_by_our_deployment() {
     );
     // Crash between Switching and Recording: our mark explains it.
     let green = ShardState::up("2").marked(Green, Some("2"), 0, MarkState::Provisioning);
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Green);
+    let obs = blue_live(&s, green, Green);
     assert_eq!(assess(&s, &obs).unwrap().halt, None);
     // First deployment: nothing live, the listener is not judged.
     let obs = world(
@@ -367,13 +276,7 @@ fn halt_traffic_mismatch_unless_explained_by_our_deployment() {
     );
     assert_eq!(assess(&s, &obs).unwrap().halt, None);
     // Forwarding to both TGs is never ours.
-    let mut obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
     if let Found::Present(l) = &mut obs.listener {
         l.forward_to.push(s.shards.green.target_group_arn.clone());
     }

@@ -37,13 +37,7 @@ fn provisioning_writes_the_mark_first() {
     let s = spec();
     let d = at(
         &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        ),
+        &blue_live(&s, ShardState::down(), Blue),
         &RunnerMemory::default(),
         0,
     );
@@ -64,12 +58,7 @@ fn provisioning_then_sets_revision_and_capacity_then_attaches_the_tg() {
     let s = spec();
     let mem = RunnerMemory::default();
     let green = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
-    let d = at(
-        &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue),
-        &mem,
-        1,
-    );
+    let d = at(&s, &blue_live(&s, green, Blue), &mem, 1);
     assert_eq!(
         d.step,
         Some(Step::ConfigureShard {
@@ -79,12 +68,7 @@ fn provisioning_then_sets_revision_and_capacity_then_attaches_the_tg() {
         })
     );
     let green = green_marked().healthy(0).unhealthy(2).detached();
-    let d = at(
-        &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), green, Blue),
-        &mem,
-        2,
-    );
+    let d = at(&s, &blue_live(&s, green, Blue), &mem, 2);
     assert_eq!(d.step, Some(Step::AttachTargetGroup { shard: Green }));
     assert_eq!(d.phase, Phase::Provisioning);
 }
@@ -92,13 +76,7 @@ fn provisioning_then_sets_revision_and_capacity_then_attaches_the_tg() {
 #[test]
 fn no_health_judgment_during_the_grace_period() {
     let s = spec();
-    let obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked(),
-        Blue,
-    );
+    let obs = blue_live(&s, green_marked(), Blue);
     let d = at(&s, &obs, &RunnerMemory::default(), 59);
     assert_eq!(d.phase, Phase::WaitingForGracePeriod);
     assert_eq!(d.step, None);
@@ -111,20 +89,8 @@ fn no_health_judgment_during_the_grace_period() {
 #[test]
 fn stability_needs_a_continuous_streak_and_an_unhealthy_look_restarts_it() {
     let s = spec();
-    let healthy = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked(),
-        Blue,
-    );
-    let sick = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked().healthy(1).unhealthy(1),
-        Blue,
-    );
+    let healthy = blue_live(&s, green_marked(), Blue);
+    let sick = blue_live(&s, green_marked().healthy(1).unhealthy(1), Blue);
     let d = at(&s, &healthy, &RunnerMemory::default(), 60);
     assert_eq!(d.phase, Phase::WaitingForStability);
     let d = at(&s, &healthy, &d.memory, 179);
@@ -145,13 +111,7 @@ fn stability_needs_a_continuous_streak_and_an_unhealthy_look_restarts_it() {
 #[test]
 fn a_restarted_controller_starts_the_streak_again() {
     let s = spec();
-    let healthy = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked(),
-        Blue,
-    );
+    let healthy = blue_live(&s, green_marked(), Blue);
     let d = at(&s, &healthy, &RunnerMemory::default(), 500);
     assert_eq!(d.phase, Phase::WaitingForStability);
     assert_eq!(at(&s, &healthy, &d.memory, 620).phase, Phase::Switching);
@@ -160,13 +120,7 @@ fn a_restarted_controller_starts_the_streak_again() {
 #[test]
 fn past_the_progress_deadline_the_deployment_fails() {
     let s = spec();
-    let sick = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked().healthy(0).unhealthy(2),
-        Blue,
-    );
+    let sick = blue_live(&s, green_marked().healthy(0).unhealthy(2), Blue);
     let pursuing = at(&s, &sick, &RunnerMemory::default(), 899);
     assert_eq!(pursuing.phase, Phase::WaitingForStability);
     assert_eq!(pursuing.memory.pursuing.as_deref(), Some("m0"));
@@ -191,26 +145,14 @@ fn past_the_progress_deadline_the_deployment_fails() {
 #[test]
 fn a_mark_past_its_deadline_that_was_not_pursued_starts_afresh_even_with_capacity() {
     let s = spec();
-    let sick = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked().healthy(0).unhealthy(2),
-        Blue,
-    );
+    let sick = blue_live(&s, green_marked().healthy(0).unhealthy(2), Blue);
     let d = at(&s, &sick, &RunnerMemory::default(), 900);
     assert!(
         matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.started == t(900)),
         "{d:?}"
     );
     // Healthy too: it is our own attempt, so the guard lets the mark be written again.
-    let healthy = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked(),
-        Blue,
-    );
+    let healthy = blue_live(&s, green_marked(), Blue);
     let d = at(&s, &healthy, &RunnerMemory::default(), 900);
     assert!(matches!(d.step, Some(Step::WriteMark { .. })), "{d:?}");
     // A paused runner is not pursued: after a pause across the deadline the attempt starts over.
@@ -227,7 +169,7 @@ fn a_mark_past_its_deadline_that_was_not_pursued_starts_afresh_even_with_capacit
 fn an_abandoned_attempt_the_desired_state_returns_to_starts_afresh() {
     let s = spec();
     let empty = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), empty, Blue);
+    let obs = blue_live(&s, empty, Blue);
     let d = at(&s, &obs, &RunnerMemory::default(), 2_301);
     assert_eq!(d.phase, Phase::Provisioning);
     match d.step {
@@ -249,7 +191,7 @@ fn the_mark_of_an_abandoned_attempt_that_holds_nothing_is_deleted() {
     let mut s = spec();
     s.active_shard = Blue;
     let left = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), left, Blue);
+    let obs = blue_live(&s, left, Blue);
     let d = at(&s, &obs, &RunnerMemory::default(), 1);
     assert_eq!(
         (d.phase, d.step),
@@ -258,11 +200,11 @@ fn the_mark_of_an_abandoned_attempt_that_holds_nothing_is_deleted() {
     // With capacity left it is scaled down first; a failed mark is never the controller's to
     // clear.
     let busy = ShardState::up("2").marked(Green, Some("2"), 0, Provisioning);
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), busy, Blue);
+    let obs = blue_live(&s, busy, Blue);
     let d = at(&s, &obs, &RunnerMemory::default(), 1);
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
     let failed = ShardState::down().marked(Green, Some("2"), 0, Failed);
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue);
+    let obs = blue_live(&s, failed, Blue);
     assert_eq!(at(&s, &obs, &RunnerMemory::default(), 1).step, None);
 }
 
@@ -275,7 +217,7 @@ fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
         .marked(Green, Some("2"), 0, Failed);
     let d = at(
         &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue),
+        &blue_live(&s, failed, Blue),
         &RunnerMemory::default(),
         901,
     );
@@ -284,7 +226,7 @@ fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
         (Phase::Failed, Some(Step::ScaleToZero { shard: Green }))
     );
     let gone = ShardState::down().marked(Green, Some("2"), 0, Failed);
-    let obs = world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), gone, Blue);
+    let obs = blue_live(&s, gone, Blue);
     for later in [1_000, 100_000, 10_000_000] {
         let d = at(&s, &obs, &RunnerMemory::default(), later);
         assert_eq!((d.phase, &d.step), (Phase::Failed, &None));
@@ -304,13 +246,7 @@ fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
 #[test]
 fn verifying_after_switch_then_recording() {
     let s = spec();
-    let switched = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        green_marked(),
-        Green,
-    );
+    let switched = blue_live(&s, green_marked(), Green);
     let d = at(&s, &switched, &RunnerMemory::default(), 200);
     assert_eq!(d.phase, Phase::VerifyingAfterSwitch);
     assert_eq!(
@@ -348,7 +284,7 @@ fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
     let sick = green_marked().healthy(0).unhealthy(2);
     let d = at(
         &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), sick, Green),
+        &blue_live(&s, sick, Green),
         &RunnerMemory::default(),
         200,
     );
@@ -368,20 +304,14 @@ fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
         .marked(Green, Some("2"), 0, Failed);
     let d = at(
         &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            failed.clone(),
-            Green,
-        ),
+        &blue_live(&s, failed.clone(), Green),
         &RunnerMemory::default(),
         201,
     );
     assert_eq!(d.step, Some(Step::SwitchListener { to: Blue }));
     let d = at(
         &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), failed, Blue),
+        &blue_live(&s, failed, Blue),
         &RunnerMemory::default(),
         202,
     );
@@ -602,12 +532,7 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     let mut s = spec();
     s.active_shard = Blue;
     let half = green_marked().healthy(0).unhealthy(2);
-    let d = at(
-        &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), half, Blue),
-        &RunnerMemory::default(),
-        50,
-    );
+    let d = at(&s, &blue_live(&s, half, Blue), &RunnerMemory::default(), 50);
     assert_eq!(
         (d.phase, d.step.clone()),
         (
@@ -628,13 +553,7 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     s.revision = Some("3".into());
     let d = at(
         &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            green_marked(),
-            Blue,
-        ),
+        &blue_live(&s, green_marked(), Blue),
         &RunnerMemory::default(),
         50,
     );
@@ -642,7 +561,7 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     let emptied = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
     let d = at(
         &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), emptied, Blue),
+        &blue_live(&s, emptied, Blue),
         &RunnerMemory::default(),
         60,
     );
@@ -658,13 +577,7 @@ fn a_paused_runner_reports_but_takes_no_step() {
     s.paused = true;
     let d = at(
         &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        ),
+        &blue_live(&s, ShardState::down(), Blue),
         &RunnerMemory::default(),
         0,
     );
@@ -702,12 +615,7 @@ fn an_inactive_shard_with_foreign_capacity_is_warned_not_touched() {
     let mut s = spec();
     s.active_shard = Blue;
     let stray = ShardState::down().capacity(2).unhealthy(2);
-    let d = at(
-        &s,
-        &world(&s, Some(BLUE_ACTIVE), ShardState::up("1"), stray, Blue),
-        &RunnerMemory::default(),
-        0,
-    );
+    let d = at(&s, &blue_live(&s, stray, Blue), &RunnerMemory::default(), 0);
     assert_eq!((d.phase, &d.step), (Phase::Converged, &None));
     assert!(has(&d, ConditionType::InactiveShardHasCapacity));
 }
@@ -718,26 +626,14 @@ fn a_stability_window_shorter_than_the_health_checks_is_warned() {
     s.settings.stability_duration = std::time::Duration::from_secs(20);
     let d = at(
         &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        ),
+        &blue_live(&s, ShardState::down(), Blue),
         &RunnerMemory::default(),
         0,
     );
     assert!(has(&d, ConditionType::StabilityWindowTooShort));
     let d = at(
         &spec(),
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        ),
+        &blue_live(&s, ShardState::down(), Blue),
         &RunnerMemory::default(),
         0,
     );
@@ -749,13 +645,7 @@ fn halted_runners_get_no_step_and_name_the_reason() {
     let s = spec();
     let d = at(
         &s,
-        &world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::up("2"),
-            Blue,
-        ),
+        &blue_live(&s, ShardState::up("2"), Blue),
         &RunnerMemory::default(),
         0,
     );
@@ -772,13 +662,7 @@ fn halted_runners_get_no_step_and_name_the_reason() {
 #[test]
 fn concurrent_modification_holds_until_the_record_changes_again() {
     let s = spec();
-    let obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let obs = blue_live(&s, ShardState::down(), Blue);
     let mem = RunnerMemory {
         sticky_halt: Some(StickyHalt {
             reason: HaltReason::ConcurrentModification,
@@ -803,13 +687,7 @@ fn concurrent_modification_holds_until_the_record_changes_again() {
 #[test]
 fn a_missing_launch_template_holds_until_the_desired_state_changes() {
     let s = spec();
-    let obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::down(),
-        Blue,
-    );
+    let obs = blue_live(&s, ShardState::down(), Blue);
     let mem = RunnerMemory {
         sticky_halt: Some(StickyHalt {
             reason: HaltReason::ResourceMissing,

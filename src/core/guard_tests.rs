@@ -34,15 +34,7 @@ fn new_mark(shard: Shard, revision: &str) -> super::mark::Mark {
 
 fn cases() -> Vec<Case> {
     let s = spec();
-    let steady = || {
-        world(
-            &s,
-            Some(BLUE_ACTIVE),
-            ShardState::up("1"),
-            ShardState::down(),
-            Blue,
-        )
-    };
+    let steady = || blue_live(&s, ShardState::down(), Blue);
     let green_half =
         ShardState::up("2")
             .healthy(1)
@@ -56,13 +48,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "traffic to a shard short of healthy targets",
             spec: s.clone(),
-            obs: world(
-                &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
-                green_half.clone(),
-                Blue,
-            ),
+            obs: blue_live(&s, green_half.clone(), Blue),
             step: Step::SwitchListener { to: Green },
             actor: Actor::Controller,
             breaks: Invariant::HealthyTrafficTarget,
@@ -70,10 +56,8 @@ fn cases() -> Vec<Case> {
         Case {
             name: "active_shard naming a shard that is not serving",
             spec: s.clone(),
-            obs: world(
+            obs: blue_live(
                 &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
                 ShardState::up("2").marked(Green, Some("2"), 0, Provisioning),
                 Blue,
             ),
@@ -91,13 +75,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "deployed_shards gaining an unhealthy shard (even by an operator)",
             spec: s.clone(),
-            obs: world(
-                &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
-                green_half.clone(),
-                Blue,
-            ),
+            obs: blue_live(&s, green_half.clone(), Blue),
             step: Step::WriteRecord {
                 record: record(BLUE_ACTIVE).with_deployed(Green),
                 expected_version: Some(7),
@@ -121,13 +99,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a mark on somebody else's healthy shard",
             spec: s.clone(),
-            obs: world(
-                &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
-                ShardState::up("2"),
-                Blue,
-            ),
+            obs: blue_live(&s, ShardState::up("2"), Blue),
             step: Step::WriteMark {
                 shard: Green,
                 mark: new_mark(Green, "2"),
@@ -158,10 +130,8 @@ fn cases() -> Vec<Case> {
         Case {
             name: "scaling the serving (not yet recorded) shard down",
             spec: s.clone(),
-            obs: world(
+            obs: blue_live(
                 &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
                 ShardState::up("2").marked(Green, Some("2"), 0, Provisioning),
                 Green,
             ),
@@ -200,10 +170,8 @@ fn cases() -> Vec<Case> {
         Case {
             name: "provisioning a revision that already failed on that shard",
             spec: s.clone(),
-            obs: world(
+            obs: blue_live(
                 &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
                 ShardState::down().marked(Green, Some("2"), 0, Failed),
                 Blue,
             ),
@@ -217,10 +185,8 @@ fn cases() -> Vec<Case> {
         Case {
             name: "the controller clearing a failed mark by itself",
             spec: s.clone(),
-            obs: world(
+            obs: blue_live(
                 &s,
-                Some(BLUE_ACTIVE),
-                ShardState::up("1"),
                 ShardState::down().marked(Green, Some("2"), 0, Failed),
                 Blue,
             ),
@@ -296,13 +262,7 @@ fn every_invariant_of_the_guard_is_covered_by_a_case() {
 #[test]
 fn an_operator_may_repair_a_halted_runner() {
     let s = spec();
-    let obs = world(
-        &s,
-        Some(BLUE_ACTIVE),
-        ShardState::up("1"),
-        ShardState::up("2"),
-        Blue,
-    );
+    let obs = blue_live(&s, ShardState::up("2"), Blue);
     let step = Step::WriteRecord {
         record: record(BLUE_ACTIVE).with_deployed(Green),
         expected_version: Some(7),

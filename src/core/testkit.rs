@@ -205,3 +205,8 @@ pub fn world(
 
 pub const BLUE_ACTIVE: &str =
     r#"{"active_shard":"blue","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["blue"]}"#;
+
+/// The usual starting point: blue active, deployed and healthy on revision 1.
+pub fn blue_live(spec: &RunnerSpec, green: ShardState, serving: Shard) -> RunnerObservation {
+    world(spec, Some(BLUE_ACTIVE), ShardState::up("1"), green, serving)
+}
