@@ -5,12 +5,10 @@
 //! `e2e/moto.sh` installs moto into `e2e/.venv` when it is missing, so these tests always run.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
@@ -28,82 +26,14 @@ use switchyard::core::{
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
-struct Moto {
-    endpoint: String,
-    python: PathBuf,
-    /// Held open for the life of the test binary: when it closes, the wrapper stops moto.
-    _lifeline: Mutex<ChildStdin>,
-    _wrapper: Mutex<Child>,
-}
+#[path = "e2e_support/moto.rs"]
+mod moto;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use moto::{Moto, repo};
 
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("e2e/moto.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run e2e/moto.sh");
-        assert!(out.status.success(), "e2e/moto.sh failed");
-        let bin = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::env::temp_dir().join(format!("switchyard-moto-{port}.log"));
-        // moto must not outlive this process: the wrapper kills it once stdin reaches EOF,
-        // which happens when the test binary exits, however it exits.
-        let mut wrapper = Command::new("bash")
-            .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; read -r _; kill "$pid""#)
-            .arg(bin.join("moto_server"))
-            .arg(port.to_string())
-            .arg(&log)
-            .env_remove("MOTO_ACCOUNT_ID")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start moto_server");
-        let lifeline = wrapper.stdin.take().unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http_post(port, "/moto-api/reset").is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start; see {}",
-                log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto {
-            endpoint,
-            python: bin.join("python"),
-            _lifeline: Mutex::new(lifeline),
-            _wrapper: Mutex::new(wrapper),
-        }
-    })
-}
-
-fn http_post(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    if !response.starts_with("HTTP/1.1 200") {
-        return Err(std::io::Error::other(response));
-    }
-    Ok(response)
-}
-
-fn port_of(endpoint: &str) -> u16 {
-    endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    MOTO.get_or_init(|| moto::start(None))
 }
 
 /// Requests as the adapter reported them.
@@ -147,7 +77,7 @@ async fn world(runners: usize) -> World {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let turn = TURN.lock().await;
     let moto = moto();
-    http_post(port_of(&moto.endpoint), "/moto-api/reset").expect("reset moto");
+    moto::http("127.0.0.1", moto.port, "POST", "/moto-api/reset").expect("reset moto");
     let out = Command::new(&moto.python)
         .arg(repo().join("e2e/moto_world.py"))
         .args([&moto.endpoint, "sy", &runners.to_string()])
@@ -744,11 +674,7 @@ async fn the_first_write_of_a_missing_record_creates_it() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_transient_and_counted() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = moto::free_port();
     let recorder = Arc::new(Recorder::default());
     let cloud = AwsCloud::connect_with_credentials(
         &settings(&format!("http://127.0.0.1:{port}")),

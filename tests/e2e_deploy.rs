@@ -209,25 +209,6 @@ fn updates(daemon: &e2e_support::Daemon) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Waits until the daemon has made `n` more observations (DescribeAutoScalingGroups calls).
-async fn observations(daemon: &e2e_support::Daemon, n: f64) {
-    let count = |d: &e2e_support::Daemon| {
-        d.requests()
-            .get("DescribeAutoScalingGroups")
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let target = count(daemon) + n;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while count(daemon) < target {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon stopped observing"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revision_that_never_becomes_healthy_fails_once_and_retry_tries_once_more() {
     let mut w = world("never", 1).await;
@@ -260,7 +241,7 @@ async fn a_revision_that_never_becomes_healthy_fails_once_and_retry_tries_once_m
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Several more passes: a deploy loop would provision again in one of them.
-    observations(&daemon, 5.0).await;
+    daemon.wait_observations(5.0).await;
     let after = w.snapshot().await;
     assert_eq!(after.green.capacity.1, 0, "the new shard is at 0");
     assert_eq!(after.green.capacity.0, 0);
@@ -311,7 +292,7 @@ async fn a_revision_that_never_becomes_healthy_fails_once_and_retry_tries_once_m
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    observations(&daemon, 5.0).await;
+    daemon.wait_observations(5.0).await;
     assert_eq!(
         updates(&daemon),
         4.0,

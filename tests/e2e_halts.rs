@@ -54,7 +54,7 @@ async fn assert_halted_read_only(w: &World, reason: &str) -> Snapshot {
         "{metrics}"
     );
     // A few more passes: a halt is level-triggered and stays read-only on every one.
-    wait_observations(&daemon, 3.0).await;
+    daemon.wait_observations(3.0).await;
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(
         w.snapshot().await,
@@ -62,24 +62,6 @@ async fn assert_halted_read_only(w: &World, reason: &str) -> Snapshot {
         "the daemon mutated a halted runner"
     );
     before
-}
-
-async fn wait_observations(daemon: &e2e_support::Daemon, n: f64) {
-    let count = |d: &e2e_support::Daemon| {
-        d.requests()
-            .get("DescribeAutoScalingGroups")
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let target = count(daemon) + n;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while count(daemon) < target {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon stopped observing"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,7 +172,7 @@ async fn rollback_impossible() {
         .await;
     let reason = status.halted.unwrap().reason;
     let before = w.snapshot().await;
-    wait_observations(&daemon, 3.0).await;
+    daemon.wait_observations(3.0).await;
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(w.snapshot().await, before, "nothing mutated after the halt");
     assert_eq!(

@@ -288,6 +288,7 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     // Traffic already moved to the in-flight shard, which failed, and the old one died too.
     if let Some(old) = record.active_shard.filter(|&s| s != desired)
         && new.serving
+        && !new.deployed
         && new.mark.is_current()
         && !new.healthy
         && !a.facts[old].healthy
@@ -318,7 +319,11 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     {
         // The controller's own deployment explains traffic on the desired shard: a crash between
         // Switching and Recording, or a rollback under way.
-        let explained = a.serving == Some(desired) && active != desired && new.mark.is_current();
+        // A mark on a deployed shard is history (SPEC §5): it explains nothing.
+        let explained = a.serving == Some(desired)
+            && active != desired
+            && !new.deployed
+            && new.mark.is_current();
         if !explained {
             return Some(runbook::traffic_mismatch(spec, active, &a.forward_to));
         }

@@ -262,6 +262,11 @@ fn plan(
     if active == Some(desired) || f[desired].mark.in_flight().is_none() {
         memory.pursuing = None;
     }
+    for shard in Shard::ALL {
+        if let MarkStatus::Abandoned { mark } = &f[shard].mark {
+            memory.abandoned[shard] = Some(mark.id.clone());
+        }
+    }
 
     // A deployed shard that is not active is on its way out: drain, shut down, clean up. This
     // comes first even for the desired shard: the runbook re-provisions from clean.
@@ -429,11 +434,6 @@ fn in_flight(
     let shard = mark.shard;
     let f = &world.facts[shard];
     let settings = &spec.settings;
-    // A mark past its deadline that this controller was not pursuing never ran to a verdict:
-    // an attempt the desired state left (abandoned, perhaps unable to scale it down) and has
-    // come back to, or one written before the controller was down. Failing it would fail a
-    // revision never judged, and never try it again (invariant 6): it starts afresh. One this
-    // controller pursued up to its deadline fails below.
     // On a first deployment the listener may point at the new shard before anything happened
     // (nothing is live yet), so serving alone does not mean traffic was moved: only a
     // verification this controller started does. After a restart that is re-earned from scratch.
@@ -443,7 +443,14 @@ fn in_flight(
         .is_some_and(|s| s.mark_id == mark.id);
     let switched = f.serving && (world.record.active_shard.is_some() || verifying);
     let pursued = memory.pursuing.as_deref() == Some(mark.id.as_str());
-    if !pursued && !switched && now >= mark.started + settings.progress_deadline {
+    let returned = memory.abandoned[shard].as_deref() == Some(mark.id.as_str());
+    let stale = !pursued && now >= mark.started + settings.progress_deadline;
+    // An attempt the desired state left and came back to, or a mark past its deadline that this
+    // controller was not pursuing (it was paused, out of the file, or the controller was down
+    // across the deadline), never ran to a verdict: failing it would fail a revision never
+    // judged, and never try it again (invariant 6). It starts afresh. One this controller
+    // pursued up to its deadline fails below.
+    if !switched && (returned || stale) {
         memory.healthy_streak = None;
         memory.verified_since = None;
         return write_mark(spec, shard, now);

@@ -705,3 +705,22 @@ fn a_missing_launch_template_holds_until_the_desired_state_changes() {
     fixed.revision = Some("3".into());
     assert_eq!(at(&fixed, &obs, &mem, 0).halt, None);
 }
+
+/// Simulation seed 1005752: an attempt left by a flip (it could not be scaled down: the
+/// listener's target on a first deployment) and returned to within its deadline resumed on its
+/// old clock, and failed 15 s later. Returned to, it starts afresh.
+#[test]
+fn an_attempt_returned_to_after_it_was_abandoned_starts_afresh() {
+    let s = spec();
+    let obs = blue_live(&s, green_marked().healthy(0).unhealthy(2), Blue);
+    let mut memory = RunnerMemory::default();
+    memory.abandoned.green = Some("m0".into());
+    let d = at(&s, &obs, &memory, 100);
+    assert!(
+        matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.started == t(100)),
+        "{d:?}"
+    );
+    // Without that memory (a restart) the attempt is simply resumed.
+    let d = at(&s, &obs, &RunnerMemory::default(), 100);
+    assert_eq!(d.phase, Phase::WaitingForStability);
+}

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::halt::HaltReason;
-use super::shard::Shard;
+use super::shard::{Shard, ShardPair};
 
 /// Since when something has held without a break, for one deployment attempt (mark id).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub struct RunnerMemory {
     /// mark found past its deadline that this controller was not pursuing (the desired state
     /// left it and came back, or the controller was down) never ran to a verdict.
     pub pursuing: Option<String>,
+    /// Per shard, the last attempt (mark id) seen abandoned by a change of the desired state.
+    /// Should the desired state come back to it, it starts afresh rather than on its old clock.
+    pub abandoned: ShardPair<Option<String>>,
 }
 
 impl RunnerMemory {

@@ -10,10 +10,9 @@
 #![allow(dead_code)] // each e2e binary uses its own part of the harness
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -26,84 +25,14 @@ pub const ACCOUNT: &str = "210987654321";
 pub const REGION: &str = "us-east-1";
 pub const MARK_TAG: &str = "switchyard/deployment";
 
-struct Moto {
-    endpoint: String,
-    python: PathBuf,
-    /// Held open for the life of the test binary: when it closes, the wrapper stops moto.
-    _lifeline: Mutex<ChildStdin>,
-    _wrapper: Mutex<Child>,
-}
+mod moto;
 
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use moto::Moto;
+pub use moto::{http, repo};
 
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("e2e/moto.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run e2e/moto.sh");
-        assert!(out.status.success(), "e2e/moto.sh failed");
-        let bin = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("switchyard-e2e-moto-{port}.log"));
-        // moto must not outlive this process: the wrapper kills it once stdin reaches EOF,
-        // which happens when the test binary exits, however it exits.
-        let mut wrapper = Command::new("bash")
-            .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; read -r _; kill "$pid""#)
-            .arg(bin.join("moto_server"))
-            .arg(port.to_string())
-            .arg(&log)
-            .env("MOTO_ACCOUNT_ID", ACCOUNT)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start moto_server");
-        let lifeline = wrapper.stdin.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http("127.0.0.1", port, "GET", "/moto-api/data.json").is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start; see {}",
-                log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            python: bin.join("python"),
-            _lifeline: Mutex::new(lifeline),
-            _wrapper: Mutex::new(wrapper),
-        }
-    })
-}
-
-/// One plain HTTP/1.1 request; the body of a 200 answer.
-pub fn http(host: &str, port: u16, method: &str, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect((host, port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    if !response.starts_with("HTTP/1.1 200") {
-        return Err(std::io::Error::other(response));
-    }
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok(body.to_string())
+    MOTO.get_or_init(|| moto::start(Some(ACCOUNT)))
 }
 
 /// One runner of a world, as `moto_world.py` built it.
@@ -627,6 +556,25 @@ impl Daemon {
     }
 
     /// `switchyard_cloud_requests_total` per operation (all outcomes summed).
+    /// Waits until the daemon has made `n` more observations (DescribeAutoScalingGroups calls).
+    pub async fn wait_observations(&self, n: f64) {
+        let count = |d: &Daemon| {
+            d.requests()
+                .get("DescribeAutoScalingGroups")
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let target = count(self) + n;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while count(self) < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon stopped observing"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn requests(&self) -> BTreeMap<String, f64> {
         requests(&self.metrics())
     }
