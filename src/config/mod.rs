@@ -2,11 +2,11 @@
 
 mod error;
 mod parse;
+#[cfg(test)]
+mod parse_props;
 mod raw;
 mod reload;
 mod resolve;
-#[cfg(test)]
-mod parse_props;
 #[cfg(test)]
 mod tests;
 
