@@ -4,7 +4,6 @@
 mod controller_support;
 
 use controller_support::*;
-use switchyard::cloud::Cloud;
 use switchyard::cloud::Detail;
 use switchyard::cloud::sim::{Fault, FaultRule};
 use switchyard::controller::observe_one;
@@ -87,15 +86,7 @@ async fn inactive_shard_healthy_not_deployed_then_repaired() {
             shard: Shard::Green,
         },
     };
-    core::guard(
-        &step,
-        &spec,
-        &obs,
-        &RunnerMemory::default(),
-        Actor::Operator,
-    )
-    .unwrap();
-    h.sim().apply(&spec, &step).await.unwrap();
+    h.operator_applies(&spec, &obs, &step).await.unwrap();
 
     // The halt clears by itself; green, deployed but not desired, is shut down and cleaned up.
     h.converge().await;
@@ -124,16 +115,7 @@ async fn the_guard_refuses_a_repair_onto_an_unhealthy_shard() {
             shard: Shard::Green,
         },
     };
-    assert!(
-        core::guard(
-            &step,
-            &spec,
-            &obs,
-            &RunnerMemory::default(),
-            Actor::Operator
-        )
-        .is_err()
-    );
+    assert!(h.operator_applies(&spec, &obs, &step).await.is_err());
 }
 
 #[tokio::test(start_paused = true)]
@@ -232,15 +214,7 @@ async fn a_failed_deployment_is_retried_after_the_mark_is_cleared() {
         )
         .is_err()
     );
-    core::guard(
-        &step,
-        &spec,
-        &obs,
-        &RunnerMemory::default(),
-        Actor::Operator,
-    )
-    .unwrap();
-    h.sim().apply(&spec, &step).await.unwrap();
+    h.operator_applies(&spec, &obs, &step).await.unwrap();
 
     h.converge().await;
     let (value, _) = h.record().unwrap();

@@ -14,7 +14,8 @@ use switchyard::cloud::{Applied, Cloud, CloudError, Detail};
 use switchyard::config::{self, Config};
 use switchyard::controller::Controller;
 use switchyard::core::{
-    Decision, HaltReason, Phase, RecordWrite, RunnerObservation, RunnerSpec, Step,
+    self, Actor, Decision, HaltReason, Phase, RecordWrite, Refusal, RunnerMemory,
+    RunnerObservation, RunnerSpec, Step,
 };
 use switchyard::telemetry::{Health, Metrics, StatusBoard};
 
@@ -234,6 +235,22 @@ impl Harness {
 
     pub fn sim(&self) -> &SimCloud {
         &self.cloud.sim
+    }
+
+    /// What `repair` and `retry` do: the operator's step through the guard, then applied. The
+    /// guard's verdict is returned; a refused step is not applied.
+    pub async fn operator_applies(
+        &self,
+        spec: &RunnerSpec,
+        obs: &RunnerObservation,
+        step: &Step,
+    ) -> Result<(), Refusal> {
+        core::guard(step, spec, obs, &RunnerMemory::default(), Actor::Operator)?;
+        self.sim()
+            .apply(spec, step)
+            .await
+            .expect("apply the operator's step");
+        Ok(())
     }
 
     /// A crash: the controller and all it remembered are gone; a new one starts on the same world.
