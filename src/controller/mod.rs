@@ -18,9 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use account::{AccountError, AccountGuard};
-pub use reconcile::{
-    Context, Reconciled, RunnerState, check_write, halted, observe_one, reconcile,
-};
+pub use reconcile::{Context, Reconciled, RunnerState, check_write, observe_one, reconcile};
 
 use crate::clock::Clock;
 use crate::cloud::{Cloud, CloudError, Detail};

@@ -13,8 +13,8 @@ use super::account::{AccountError, AccountGuard};
 use crate::clock::Clock;
 use crate::cloud::{Applied, Cloud, CloudError, Detail};
 use crate::core::{
-    self, Actor, Condition, ConditionType, Decision, Halt, HaltReason, Phase, RecordWrite, Refusal,
-    RunnerMemory, RunnerObservation, RunnerSpec, Step, StickyHalt, runbook,
+    self, Actor, Decision, Halt, HaltReason, Phase, RecordWrite, Refusal, RunnerMemory,
+    RunnerObservation, RunnerSpec, Step, StickyHalt, runbook,
 };
 use crate::telemetry::{Event, Metrics, StatusBoard};
 
@@ -270,10 +270,7 @@ fn refused<C: Cloud>(
     ctx.metrics
         .invariant_refused(&spec.name, refusal.invariant.as_str());
     error!(runner = %spec.name, invariant = refusal.invariant.as_str(), "refused: {refusal}");
-    halted(
-        decision,
-        runbook::invariant_refused(spec, &refusal.to_string()),
-    )
+    decision.halted(runbook::invariant_refused(spec, &refusal.to_string()))
 }
 
 /// The cloud's answer proved a halt the observation could not show: remember it, so that the
@@ -291,7 +288,7 @@ fn stick(
         record_version,
         desired: (spec.active_shard, spec.revision.clone()),
     });
-    let mut decision = halted(decision, halt);
+    let mut decision = decision.halted(halt);
     decision.memory = state.memory.clone();
     decision
 }
@@ -313,26 +310,6 @@ fn failed_call<C: Cloud>(
     ctx.board
         .record_event(&spec.name, Event::warning(now, "CloudError", e.to_string()));
     Acted::Failed(decision, e)
-}
-
-/// The decision, reported as halted with `halt` and no step.
-pub fn halted(mut decision: Decision, halt: Halt) -> Decision {
-    decision.conditions.retain(|c| {
-        !matches!(
-            c.kind,
-            ConditionType::Ready | ConditionType::Progressing | ConditionType::Halted
-        )
-    });
-    decision.conditions.push(Condition::new(
-        ConditionType::Halted,
-        halt.reason.as_str(),
-        halt.message.clone(),
-    ));
-    decision.phase = Phase::Halted;
-    decision.step = None;
-    decision.next = format!("halted ({}): {}", halt.reason, halt.runbook);
-    decision.halt = Some(halt);
-    decision
 }
 
 /// Publishes the decision: metrics, the status board, phase and halt changes as events and logs.

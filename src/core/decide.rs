@@ -136,11 +136,7 @@ fn halted(
     shards: Option<ShardPair<ShardReport>>,
     memory: RunnerMemory,
 ) -> Decision {
-    let mut conditions = vec![Condition::new(
-        ConditionType::Halted,
-        halt.reason.as_str(),
-        halt.message.clone(),
-    )];
+    let mut conditions = Vec::new();
     if spec.paused {
         conditions.push(Condition::new(
             ConditionType::Paused,
@@ -150,16 +146,14 @@ fn halted(
     }
     Decision {
         phase: Phase::Halted,
-        next: match &halt.repair {
-            Some(repair) => format!("halted: {}; resolve with: {repair}", halt.reason),
-            None => format!("halted: {}", halt.reason),
-        },
-        halt: Some(halt),
+        halt: None,
         conditions,
         shards,
         step: None,
+        next: String::new(),
         memory,
     }
+    .halted(halt)
 }
 
 fn sticky_runbook(spec: &RunnerSpec, reason: HaltReason, message: &str) -> Halt {

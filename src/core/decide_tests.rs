@@ -24,6 +24,19 @@ fn at(spec: &RunnerSpec, obs: &RunnerObservation, memory: &RunnerMemory, secs: i
     d
 }
 
+/// Green's in-flight attempt, booted but not healthy.
+fn green_sick() -> ShardState {
+    green_marked().healthy(0).unhealthy(2)
+}
+
+/// Green's attempt, failed and not yet scaled down.
+fn green_failed_sick() -> ShardState {
+    ShardState::up("2")
+        .healthy(0)
+        .unhealthy(2)
+        .marked(Green, Some("2"), 0, Failed)
+}
+
 fn green_marked() -> ShardState {
     ShardState::up("2").marked(Green, Some("2"), 0, Provisioning)
 }
@@ -67,7 +80,7 @@ fn provisioning_then_sets_revision_and_capacity_then_attaches_the_tg() {
             revision: Some("2".into())
         })
     );
-    let green = green_marked().healthy(0).unhealthy(2).detached();
+    let green = green_sick().detached();
     let d = at(&s, &blue_live(&s, green, Blue), &mem, 2);
     assert_eq!(d.step, Some(Step::AttachTargetGroup { shard: Green }));
     assert_eq!(d.phase, Phase::Provisioning);
@@ -120,7 +133,7 @@ fn a_restarted_controller_starts_the_streak_again() {
 #[test]
 fn past_the_progress_deadline_the_deployment_fails() {
     let s = spec();
-    let sick = blue_live(&s, green_marked().healthy(0).unhealthy(2), Blue);
+    let sick = blue_live(&s, green_sick(), Blue);
     let pursuing = at(&s, &sick, &RunnerMemory::default(), 899);
     assert_eq!(pursuing.phase, Phase::WaitingForStability);
     assert_eq!(pursuing.memory.pursuing.as_deref(), Some("m0"));
@@ -145,7 +158,7 @@ fn past_the_progress_deadline_the_deployment_fails() {
 #[test]
 fn a_mark_past_its_deadline_that_was_not_pursued_starts_afresh_even_with_capacity() {
     let s = spec();
-    let sick = blue_live(&s, green_marked().healthy(0).unhealthy(2), Blue);
+    let sick = blue_live(&s, green_sick(), Blue);
     let d = at(&s, &sick, &RunnerMemory::default(), 900);
     assert!(
         matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.started == t(900)),
@@ -211,10 +224,7 @@ fn the_mark_of_an_abandoned_attempt_that_holds_nothing_is_deleted() {
 #[test]
 fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
     let s = spec();
-    let failed = ShardState::up("2")
-        .healthy(0)
-        .unhealthy(2)
-        .marked(Green, Some("2"), 0, Failed);
+    let failed = green_failed_sick();
     let d = at(
         &s,
         &blue_live(&s, failed, Blue),
@@ -281,7 +291,7 @@ fn verifying_after_switch_then_recording() {
 #[test]
 fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
     let s = spec();
-    let sick = green_marked().healthy(0).unhealthy(2);
+    let sick = green_sick();
     let d = at(
         &s,
         &blue_live(&s, sick, Green),
@@ -298,10 +308,7 @@ fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
         ),
         "{d:?}"
     );
-    let failed = ShardState::up("2")
-        .healthy(0)
-        .unhealthy(2)
-        .marked(Green, Some("2"), 0, Failed);
+    let failed = green_failed_sick();
     let d = at(
         &s,
         &blue_live(&s, failed.clone(), Green),
@@ -331,7 +338,7 @@ fn verifying(since: i64) -> RunnerMemory {
 #[test]
 fn a_first_deployment_onto_the_shard_the_listener_names_still_waits_for_grace_and_stability() {
     let s = spec();
-    let booting = green_marked().healthy(0).unhealthy(2);
+    let booting = green_sick();
     let obs = world(&s, Some("{}"), ShardState::down(), booting, Green);
     assert_eq!(
         at(&s, &obs, &RunnerMemory::default(), 10).phase,
@@ -356,7 +363,7 @@ fn a_first_deployment_onto_the_shard_the_listener_names_still_waits_for_grace_an
 #[test]
 fn a_first_deployment_that_fails_after_the_switch_has_nothing_to_switch_back_to() {
     let s = spec();
-    let sick = green_marked().healthy(0).unhealthy(2);
+    let sick = green_sick();
     let d = at(
         &s,
         &world(&s, Some("{}"), ShardState::down(), sick, Green),
@@ -374,10 +381,7 @@ fn a_first_deployment_that_fails_after_the_switch_has_nothing_to_switch_back_to(
         "{d:?}"
     );
     // Still serving: it is never scaled down under live traffic.
-    let failed = ShardState::up("2")
-        .healthy(0)
-        .unhealthy(2)
-        .marked(Green, Some("2"), 0, Failed);
+    let failed = green_failed_sick();
     let d = at(
         &s,
         &world(&s, Some("{}"), ShardState::down(), failed, Green),
@@ -531,7 +535,7 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     // The operator names blue again while green is half provisioned.
     let mut s = spec();
     s.active_shard = Blue;
-    let half = green_marked().healthy(0).unhealthy(2);
+    let half = green_sick();
     let d = at(&s, &blue_live(&s, half, Blue), &RunnerMemory::default(), 50);
     assert_eq!(
         (d.phase, d.step.clone()),
@@ -712,7 +716,7 @@ fn a_missing_launch_template_holds_until_the_desired_state_changes() {
 #[test]
 fn an_attempt_returned_to_after_it_was_abandoned_starts_afresh() {
     let s = spec();
-    let obs = blue_live(&s, green_marked().healthy(0).unhealthy(2), Blue);
+    let obs = blue_live(&s, green_sick(), Blue);
     let mut memory = RunnerMemory::default();
     memory.abandoned.green = Some("m0".into());
     let d = at(&s, &obs, &memory, 100);

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::classify::{ShardClass, ShardFacts};
-use super::condition::Condition;
+use super::condition::{Condition, ConditionType};
 use super::halt::Halt;
 use super::memory::RunnerMemory;
 use super::phase::Phase;
@@ -38,5 +38,31 @@ pub struct ShardReport {
 impl Decision {
     pub fn in_transition(&self) -> bool {
         self.phase.in_transition()
+    }
+
+    /// This decision, reported halted with `halt`: no step, phase `Halted`, the `Halted`
+    /// condition instead of `Ready`/`Progressing`, and the command that resolves it as `next`.
+    /// The one place a halt is turned into a decision, whether the observation proved it (decide)
+    /// or a mutation's answer did (the controller).
+    pub fn halted(mut self, halt: Halt) -> Decision {
+        self.conditions.retain(|c| {
+            !matches!(
+                c.kind,
+                ConditionType::Ready | ConditionType::Progressing | ConditionType::Halted
+            )
+        });
+        self.conditions.push(Condition::new(
+            ConditionType::Halted,
+            halt.reason.as_str(),
+            halt.message.clone(),
+        ));
+        self.phase = Phase::Halted;
+        self.step = None;
+        self.next = match &halt.repair {
+            Some(repair) => format!("halted: {}; resolve with: {repair}", halt.reason),
+            None => format!("halted: {}", halt.reason),
+        };
+        self.halt = Some(halt);
+        self
     }
 }
