@@ -413,4 +413,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(none, ConnectError::NoRegion);
     }
+
+    #[test]
+    fn the_attempt_timeout_can_only_be_shortened() {
+        assert_eq!(attempt_timeout(None), Ok(ATTEMPT_TIMEOUT));
+        assert_eq!(attempt_timeout(Some("2s")), Ok(Duration::from_secs(2)));
+        assert_eq!(attempt_timeout(Some(" 100ms ")), Ok(MIN_ATTEMPT_TIMEOUT));
+        assert_eq!(attempt_timeout(Some("10s")), Ok(ATTEMPT_TIMEOUT));
+        for bad in ["99ms", "11s", "0s", "soon", ""] {
+            let err = attempt_timeout(Some(bad)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("SWITCHYARD_AWS_ATTEMPT_TIMEOUT={bad:?}: ")),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            attempt_timeout(Some("11s")).unwrap_err().to_string(),
+            "SWITCHYARD_AWS_ATTEMPT_TIMEOUT=\"11s\": must be between 100ms and 10s"
+        );
+    }
 }
