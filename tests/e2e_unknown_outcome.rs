@@ -127,7 +127,10 @@ async fn assert_deployed_on_green(w: &World) -> Value {
     assert_eq!(after.green.instances.len(), 2);
     assert_eq!(after.green.template_version.as_deref(), Some("2"));
     assert_eq!(after.blue.capacity.1, 0, "blue scaled to 0");
-    assert!(after.blue.instances.is_empty(), "blue has no instances left");
+    assert!(
+        after.blue.instances.is_empty(),
+        "blue has no instances left"
+    );
     let record = record_json(&after);
     assert_eq!(record["active_shard"], "green");
     assert_eq!(record["deployed_shards"], json!(["green"]));

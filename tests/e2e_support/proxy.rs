@@ -148,7 +148,12 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: String, state: Arc<Mutex<State>>, started: Instant) {
+async fn accept(
+    listener: TcpListener,
+    upstream: String,
+    state: Arc<Mutex<State>>,
+    started: Instant,
+) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;

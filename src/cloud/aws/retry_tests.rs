@@ -573,22 +573,15 @@ async fn a_held_mutation_comes_back_as_unknown_after_one_attempt_timeout() {
 async fn refusals_only_some_services_use_are_read_from_their_own_error_types() {
     // Neither is throttling to the SDK, both are refusals: SSM's concurrent PutParameter, and
     // Auto Scaling's pending update (a 500).
-    let (attempts, err, _) = outcome(
-        PUT_PARAMETER,
-        Reply::Error {
-            status: 400,
-            code: "TooManyUpdates",
-        },
-    )
-    .await;
-    assert_eq!((attempts, err.kind()), (ALL as usize, "throttled"));
-    let (attempts, err, _) = outcome(
-        UPDATE_AUTO_SCALING_GROUP,
-        Reply::Error {
-            status: 500,
-            code: "ResourceContention",
-        },
-    )
-    .await;
-    assert_eq!((attempts, err.kind()), (ALL as usize, "throttled"));
+    for (op, status, code) in [
+        (PUT_PARAMETER, 400, "TooManyUpdates"),
+        (UPDATE_AUTO_SCALING_GROUP, 500, "ResourceContention"),
+    ] {
+        let (attempts, err, _) = outcome(op, Reply::Error { status, code }).await;
+        assert_eq!(
+            (attempts, err.kind()),
+            (ALL as usize, "throttled"),
+            "{code}"
+        );
+    }
 }
