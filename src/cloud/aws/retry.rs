@@ -90,8 +90,9 @@ pub(crate) fn mutation_retry(attempt: Attempt<'_>) -> MutationRetry {
 }
 
 /// True when the chain of `err` shows that the connection itself failed, so the request never
-/// left: hyper's connect errors (refused, DNS, TLS, the connect timeout) and the socket errors
-/// that only a connect can raise.
+/// left: hyper's connect errors (refused, DNS, TLS, unreachable, the connect timeout) and the
+/// socket errors that only a connect can raise. (Not "host unreachable" on its own: Linux also
+/// reports it when an established connection times out, after the request went out.)
 pub(crate) fn never_connected(err: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(err);
     while let Some(e) = next {
@@ -100,14 +101,13 @@ pub(crate) fn never_connected(err: &(dyn StdError + 'static)) -> bool {
         {
             return true;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
                 io.kind(),
-                ConnectionRefused | AddrNotAvailable | NetworkUnreachable | HostUnreachable
-            ) {
-                return true;
-            }
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
+            )
+        {
+            return true;
         }
         next = e.source();
     }

@@ -128,7 +128,8 @@ async fn a_refused_connection_never_connected_and_a_closed_one_did() {
 
     let io = |kind| std::io::Error::from(kind);
     assert!(never_connected(&io(std::io::ErrorKind::ConnectionRefused)));
-    assert!(never_connected(&io(std::io::ErrorKind::HostUnreachable)));
+    assert!(never_connected(&io(std::io::ErrorKind::AddrNotAvailable)));
+    assert!(!never_connected(&io(std::io::ErrorKind::HostUnreachable)));
     assert!(!never_connected(&io(std::io::ErrorKind::ConnectionReset)));
     assert!(!never_connected(&io(std::io::ErrorKind::BrokenPipe)));
 }
