@@ -26,6 +26,7 @@ pub const REGION: &str = "us-east-1";
 pub const MARK_TAG: &str = "switchyard/deployment";
 
 mod moto;
+pub mod proxy;
 
 use moto::Moto;
 pub use moto::{http, repo};
@@ -306,7 +307,12 @@ runners:
     }
 
     pub fn daemon(&self) -> Daemon {
-        Daemon::start(&self.config)
+        Daemon::start(&self.config, &[])
+    }
+
+    /// The daemon with more environment variables.
+    pub fn daemon_with_env(&self, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start(&self.config, env)
     }
 
     pub async fn snapshot(&self) -> Snapshot {
@@ -474,8 +480,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn start(config: &Path) -> Daemon {
+    fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = command(config)
+            .envs(env.iter().copied())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
