@@ -160,7 +160,7 @@ impl RunnerView {
 
     /// A halt the observation alone proves (SPEC §3), or none. Conservative: only what the
     /// spec states outright, so that a halt missing here is a controller bug, not a judgement.
-    pub fn must_halt(&self, spec: &RunnerSpec) -> Option<String> {
+    pub fn must_halt(&self) -> Option<String> {
         if !self.missing.is_empty() {
             return Some(format!("ResourceMissing: {}", self.missing.join(", ")));
         }

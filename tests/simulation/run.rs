@@ -167,7 +167,7 @@ impl Checker {
         }
         let before = RunnerView::of(pre, spec);
         let after = RunnerView::of(post, spec);
-        if let Some(halt) = before.must_halt(spec) {
+        if let Some(halt) = before.must_halt() {
             return self.breach(format!(
                 "invariant 5: {name} must be halted ({halt}) but got {}",
                 step.describe()
