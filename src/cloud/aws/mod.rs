@@ -8,7 +8,7 @@
 
 mod apply;
 mod credentials;
-mod errors;
+pub(crate) mod errors;
 mod observe;
 pub mod operations;
 
