@@ -461,3 +461,158 @@ pub fn decode(attributes: &HashMap<String, AttributeValue>) -> Result<LeaseItem,
         reserved_for: claimant(RESERVED, RESERVED_TOKEN),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = include_str!("../../iam/policy.json");
+
+    fn me() -> Claimant {
+        Claimant::new("pod-a", "tok-a")
+    }
+
+    #[test]
+    fn the_policy_grants_the_lease_calls_on_the_lease_table_only() {
+        let policy: serde_json::Value = serde_json::from_str(POLICY).unwrap();
+        let statements: Vec<&serde_json::Value> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("dynamodb:"))
+            .collect();
+        assert_eq!(statements.len(), 1, "{statements:#?}");
+        let actions: Vec<&str> = statements[0]["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let ours: Vec<&str> = OPERATIONS.iter().map(|o| o.action).collect();
+        assert_eq!(actions, ours);
+        assert_eq!(
+            statements[0]["Resource"],
+            "arn:aws:dynamodb:*:*:table/switchyard-leases"
+        );
+    }
+
+    #[test]
+    fn a_renewal_is_conditioned_on_our_version_and_token_and_bumps_the_version() {
+        let e = expressions(
+            &LeaseWrite::Renew { from: 7 },
+            &me(),
+            Duration::from_secs(15),
+            "2026-01-01T00:00:00Z",
+        );
+        assert_eq!(
+            e.condition,
+            "#recordVersion = :from AND #holderToken = :token"
+        );
+        assert!(
+            e.update.starts_with("SET #recordVersion = :next"),
+            "{}",
+            e.update
+        );
+        assert_eq!(e.values[":from"], AttributeValue::N("7".into()));
+        assert_eq!(e.values[":next"], AttributeValue::N("8".into()));
+        assert_eq!(e.values[":token"], AttributeValue::S("tok-a".into()));
+        assert_eq!(e.values[":duration"], AttributeValue::N("15000".into()));
+        // DynamoDB refuses names or values that the expressions do not use.
+        for key in e.names.keys().chain(e.values.keys()) {
+            assert!(
+                e.update.contains(key.as_str()) || e.condition.contains(key.as_str()),
+                "{key} unused"
+            );
+        }
+    }
+
+    #[test]
+    fn every_write_uses_exactly_the_names_and_values_it_declares() {
+        let writes = [
+            LeaseWrite::Create,
+            LeaseWrite::Take { from: 3 },
+            LeaseWrite::Renew { from: 3 },
+            LeaseWrite::RequestHandover { at: 3 },
+            LeaseWrite::Release {
+                from: 3,
+                reserve_for: None,
+            },
+            LeaseWrite::Release {
+                from: 3,
+                reserve_for: Some(Claimant::new("repair", "tok-r")),
+            },
+        ];
+        for w in writes {
+            let e = expressions(&w, &me(), Duration::from_secs(15), "now");
+            let text = format!("{} {}", e.update, e.condition);
+            for key in e.names.keys().chain(e.values.keys()) {
+                assert!(text.contains(key.as_str()), "{w:?}: {key} unused in {text}");
+            }
+            for token in text.split([' ', ',', '(', ')']) {
+                if token.starts_with('#') {
+                    assert!(e.names.contains_key(token), "{w:?}: {token} undeclared");
+                }
+                if token.starts_with(':') {
+                    assert!(e.values.contains_key(token), "{w:?}: {token} undeclared");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_item_decodes_with_and_without_its_optional_parts() {
+        let mut attributes: HashMap<String, AttributeValue> = [
+            (KEY_ATTRIBUTE, s("switchyard")),
+            (VERSION, n(4)),
+            (DURATION, n(15_000)),
+            (HOLDER, s("pod-a")),
+            (HOLDER_TOKEN, s("tok-a")),
+            (RESERVED, s("repair")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let item = decode(&attributes).unwrap();
+        assert_eq!(item.version, 4);
+        assert_eq!(item.holder, Some(me()));
+        assert_eq!(item.lease_duration, Duration::from_secs(15));
+        assert_eq!(
+            item.reserved_for, None,
+            "a name without its token claims nothing"
+        );
+        attributes.remove(VERSION);
+        assert!(decode(&attributes).unwrap_err().contains("recordVersion"));
+    }
+
+    #[test]
+    fn errors_name_the_table_the_region_and_the_create_table_command() {
+        let missing = StoreError::TableMissing {
+            table: "switchyard-leases".into(),
+            region: "eu-west-1".into(),
+            operation: "GetItem",
+            message: "ResourceNotFoundException: Requested resource not found".into(),
+        }
+        .to_string();
+        assert!(missing.contains("switchyard-leases"), "{missing}");
+        assert!(missing.contains("eu-west-1"), "{missing}");
+        assert!(
+            missing.contains(
+                "aws dynamodb create-table --table-name switchyard-leases \
+                 --attribute-definitions AttributeName=leaseName,AttributeType=S \
+                 --key-schema AttributeName=leaseName,KeyType=HASH \
+                 --billing-mode PAY_PER_REQUEST --region eu-west-1"
+            ),
+            "{missing}"
+        );
+        let denied = StoreError::Denied {
+            table: "switchyard-leases".into(),
+            region: "eu-west-1".into(),
+            operation: "UpdateItem",
+            message: "AccessDeniedException: not authorized".into(),
+        }
+        .to_string();
+        assert!(denied.contains("dynamodb:UpdateItem"), "{denied}");
+        assert!(denied.contains("iam/policy.json"), "{denied}");
+        assert!(denied.contains("create-table"), "{denied}");
+    }
+}
