@@ -218,9 +218,11 @@ impl Machine {
         basis + self.timing.lease_duration - self.timing.mutation_timeout()
     }
 
+    /// How often a standby reads the lease. A little faster than the holder renews, so that
+    /// a released lease (SIGTERM, a rolling update) is taken within one renew interval.
     fn poll(&self) -> Duration {
         match self.mode {
-            Mode::Daemon => self.timing.renew_interval,
+            Mode::Daemon => self.timing.renew_interval * 3 / 4,
             Mode::Operator => self.timing.renew_interval.min(OPERATOR_POLL),
         }
     }
