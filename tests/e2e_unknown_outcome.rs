@@ -32,7 +32,7 @@ async fn deploy_holding(prefix: &str, operation: &str) -> (World, Proxy, Daemon)
     // Only switchyard goes through the proxy; the test's own reads go straight to moto.
     w.endpoint = proxy.endpoint.clone();
     w.write_config(&green());
-    let daemon = w.daemon_with_env(&[("SWITCHYARD_AWS_ATTEMPT_TIMEOUT", ATTEMPT_TIMEOUT)]);
+    let daemon = w.daemon_with(&[("SWITCHYARD_AWS_ATTEMPT_TIMEOUT", ATTEMPT_TIMEOUT)]);
     (w, proxy, daemon)
 }
 

@@ -1,6 +1,7 @@
 //! The command line (SPEC §7): one file per command; this module holds what they share.
 
 mod cloud;
+mod lease;
 mod plan;
 mod render;
 mod repair;
@@ -23,9 +24,11 @@ use switchyard::cloud::{Cloud, Detail, NoObserver};
 use switchyard::config::{self, Config};
 use switchyard::controller::{AccountError, AccountGuard, observe_one};
 use switchyard::core::{self, Actor, Decision, RunnerMemory, RunnerObservation, RunnerSpec, Step};
+use switchyard::lease::{LeaderGate, Mode, NoLeadershipObserver, replica_identity};
 use switchyard::telemetry::{LogFormat, init_logging};
 
 pub use cloud::AnyCloud;
+use lease::Lease;
 
 /// The exit codes of SPEC §7, which scripts rely on.
 pub mod exit {
@@ -154,17 +157,26 @@ pub fn select<'a>(config: &'a Config, runner: Option<&str>) -> anyhow::Result<Ve
     }
 }
 
-/// A cloud for a one-shot command, in the verified account (invariant 8).
+/// A cloud for a one-shot command, in the verified account (invariant 8). Its mutations pass
+/// the lease's gate: with leader election, they are sent only between `lead` and `release`.
 pub struct Session {
-    pub cloud: AnyCloud,
+    pub cloud: LeaderGate<AnyCloud>,
     pub account: String,
     pub clock: Arc<dyn Clock>,
+    lease: Lease,
 }
 
 impl Session {
     pub async fn open(config: &Config) -> anyhow::Result<Session> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let cloud = AnyCloud::connect(config, Arc::new(NoObserver), Arc::clone(&clock)).await?;
+        let lease = Lease::new(
+            config,
+            format!("cli:{}", replica_identity(None)),
+            Mode::Operator,
+            Arc::new(NoLeadershipObserver),
+        );
+        let cloud = LeaderGate::new(cloud, lease.leadership.clone());
         let account = AccountGuard::for_config(config)
             .verify(&cloud)
             .await?
@@ -173,7 +185,20 @@ impl Session {
             cloud,
             account,
             clock,
+            lease,
         })
+    }
+
+    /// With leader election: takes the lease from the daemon that holds it (it hands over
+    /// between two of its calls), so that this command's mutation is the only one in flight.
+    /// Observe again after this: the world may have moved while waiting.
+    pub async fn lead(&mut self) -> anyhow::Result<()> {
+        self.lease.lead(Arc::new(NoObserver)).await
+    }
+
+    /// Gives the lease back; a daemon's standby takes it at once.
+    pub async fn release(&mut self) {
+        self.lease.release().await;
     }
 
     /// A fresh, full observation of one runner, as an operator's command acts on.

@@ -61,6 +61,8 @@ pub struct RawController {
     /// Observation period for runners mid-deployment.
     #[schemars(with = "Option<HumanDuration>", extend("default" = "2s"))]
     pub transition_interval: Option<Spanned<HumanDuration>>,
+    /// Run several replicas, one of which (the lease holder) mutates.
+    pub leader_election: Option<super::leader_election::RawLeaderElection>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

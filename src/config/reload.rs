@@ -36,6 +36,10 @@ pub fn restart_only_change(old: &Config, new: &Config) -> Option<String> {
         ("controller.cloud", old.cloud != new.cloud),
         ("controller.aws", old.aws != new.aws),
         ("controller.listen", old.listen != new.listen),
+        (
+            "controller.leaderElection",
+            old.leader_election != new.leader_election,
+        ),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))

@@ -135,6 +135,10 @@ fn resolve_controller(raw: &RawController, problems: &mut Problems) -> Controlle
         DEFAULT_TRANSITION_INTERVAL,
         problems,
     );
+    let leader_election = raw
+        .leader_election
+        .as_ref()
+        .and_then(|le| super::leader_election::resolve(le, cloud, aws.as_ref(), &mut problems.0));
     ControllerConfig {
         cloud,
         aws,
@@ -142,6 +146,7 @@ fn resolve_controller(raw: &RawController, problems: &mut Problems) -> Controlle
         listen,
         sync_interval,
         transition_interval,
+        leader_election,
     }
 }
 

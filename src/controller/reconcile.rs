@@ -19,6 +19,7 @@ use crate::core::{
     self, Actor, Decision, Halt, HaltReason, Phase, RecordWrite, Refusal, RunnerMemory,
     RunnerObservation, RunnerSpec, Shard, Step, StickyHalt, runbook,
 };
+use crate::lease::Standing;
 use crate::telemetry::{Event, Metrics, StatusBoard};
 
 /// What every reconcile needs, shared by the runners of one pass.
@@ -33,6 +34,9 @@ pub struct Context<C> {
     /// The desired-state file as it is now (the daemon's watch); `None` for one-shot passes,
     /// whose file does not change under them.
     pub latest: Option<watch::Receiver<Arc<Config>>>,
+    /// The leadership this pass acts in: a standby only observes and reports; a leader acts
+    /// only while its term is the one the pass began in (SPEC §12).
+    pub standing: Standing,
 }
 
 impl<C> Context<C> {
@@ -47,6 +51,12 @@ impl<C> Context<C> {
                 .iter()
                 .any(|current| current == spec)
         })
+    }
+}
+
+impl<C: Cloud> Context<C> {
+    fn may_act(&self) -> bool {
+        self.standing.is_leader() && self.cloud.standing() == self.standing
     }
 }
 
@@ -110,7 +120,7 @@ pub async fn reconcile<C: Cloud>(
     let now = ctx.clock.now();
     let decision = core::decide(spec, &obs, &state.memory, now);
     state.memory = decision.memory.clone();
-    let (decision, applied, error) = if decision.step.is_some() && !spec.paused {
+    let (decision, applied, error) = if decision.step.is_some() && !spec.paused && ctx.may_act() {
         match act(ctx, spec, decision, state).await {
             Acted::Applied(decision, step) => (decision, Some(step), None),
             Acted::Moved(decision) | Acted::Halted(decision) | Acted::Skipped(decision) => {
@@ -154,7 +164,7 @@ async fn act<C: Cloud>(
     if let Err(refusal) = core::guard(&step, spec, &fresh, &state.memory, Actor::Controller, now) {
         return Acted::Halted(refused(ctx, spec, decision, &refusal));
     }
-    if ctx.cancel.is_cancelled() {
+    if ctx.cancel.is_cancelled() || !ctx.may_act() {
         return Acted::Skipped(decision);
     }
     match ctx.account.verify(ctx.cloud.as_ref()).await {

@@ -150,6 +150,7 @@ pub struct Metrics {
     config_last_reload_success: F64Gauge,
     last_successful_deployment: Family<RunnerLabels, F64Gauge>,
     leader: Gauge,
+    leader_transitions: Counter,
     series: Mutex<HashMap<String, RunnerSeries>>,
 }
 
@@ -199,6 +200,7 @@ impl Metrics {
             config_last_reload_success: F64Gauge::default(),
             last_successful_deployment: Family::default(),
             leader: Gauge::default(),
+            leader_transitions: Counter::default(),
             series: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -305,8 +307,13 @@ impl Metrics {
         );
         r.register(
             "leader",
-            "1 while this instance is the one acting on the world",
+            "1 while this instance may mutate (always 1 without leader election)",
             metrics.leader.clone(),
+        );
+        r.register(
+            "leader_transitions",
+            "Changes of switchyard_leader, both ways",
+            metrics.leader_transitions.clone(),
         );
         Metrics {
             registry,
@@ -505,6 +512,15 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// Raises `leader_transitions_total` to `total`, the lease's own count (which sees every
+    /// change, however quickly one follows another).
+    pub fn set_leader_transitions(&self, total: u64) {
+        let counted = self.leader_transitions.get();
+        if total > counted {
+            self.leader_transitions.inc_by(total - counted);
+        }
     }
 
     fn remove_shard_series(&self, runner: &str) {

@@ -4,6 +4,7 @@
 
 mod client;
 mod health;
+mod leadership;
 mod logging;
 mod metrics;
 mod server;
@@ -14,10 +15,11 @@ mod tests;
 
 pub use client::{FetchError, fetch_status};
 pub use health::{Health, MISSED_TICKS, Role};
+pub use leadership::LeadershipPublisher;
 pub use logging::{LogFormat, init_logging};
 pub use metrics::{DEPLOYMENT_OUTCOMES, Metrics, ReconcileTimer};
 pub use server::{METRICS_CONTENT_TYPE, serve};
 pub use status::{
-    ConditionStatus, ConditionValue, EVENTS_PER_RUNNER, Event, EventType, HaltStatus, RunnerStatus,
-    ShardStatus, StatusBoard, StatusDocument, class_name,
+    ConditionStatus, ConditionValue, EVENTS_PER_RUNNER, Event, EventType, HaltStatus,
+    LeadershipStatus, RunnerStatus, ShardStatus, StatusBoard, StatusDocument, class_name,
 };

@@ -27,13 +27,21 @@ pub const MARK_TAG: &str = "switchyard/deployment";
 
 mod moto;
 pub mod proxy;
+mod recorder;
 
 use moto::Moto;
 pub use moto::{http, repo};
+#[allow(unused_imports)] // only the replica tests record requests
+pub use recorder::{Recorder, Seen};
 
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| moto::start(Some(ACCOUNT)))
+}
+
+/// moto's port on loopback (starting moto if this binary has not yet).
+pub fn moto_port() -> u16 {
+    moto().port
 }
 
 /// One runner of a world, as `moto_world.py` built it.
@@ -78,6 +86,8 @@ pub struct Settings {
     pub drain: &'static str,
     pub progress_deadline: &'static str,
     pub capacity: u32,
+    /// More keys of `controller:`, each line indented by two spaces (e.g. leaderElection).
+    pub controller_extra: String,
 }
 
 impl Default for Settings {
@@ -94,6 +104,7 @@ impl Default for Settings {
             drain: "1s",
             progress_deadline: "60s",
             capacity: 2,
+            controller_extra: String::new(),
         }
     }
 }
@@ -210,6 +221,10 @@ impl World {
         aws_sdk_ssm::Client::new(&self.sdk)
     }
 
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
     /// Writes the desired-state file: every runner of the world with the same desired state.
     pub fn write_config(&self, desired: &Desired) {
         let desired: Vec<Desired> = self.runners.iter().map(|_| desired.clone()).collect();
@@ -228,7 +243,7 @@ impl World {
   listen: 127.0.0.1:0
   syncInterval: {}
   transitionInterval: {}
-defaults:
+{}defaults:
   capacity: {}
   minHealthyPercent: 100
   healthCheckGracePeriod: {}
@@ -242,6 +257,7 @@ runners:
             self.endpoint,
             s.sync_interval,
             s.transition_interval,
+            s.controller_extra,
             s.capacity,
             s.grace,
             s.stability,
@@ -310,8 +326,9 @@ runners:
         Daemon::start(&self.config, &[])
     }
 
-    /// The daemon with more environment variables.
-    pub fn daemon_with_env(&self, env: &[(&str, &str)]) -> Daemon {
+    /// `switchyard run` with more environment (another access key, a replica id, a shorter
+    /// attempt timeout).
+    pub fn daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
         Daemon::start(&self.config, env)
     }
 
@@ -589,6 +606,36 @@ impl Daemon {
     /// SIGTERM, then the exit code.
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`) without waiting.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// SIGKILL, and reaps the process.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits (bounded) for the process to exit on its own; its exit code.
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "the daemon did not exit within {timeout:?}:\n{}",
+            self.log()
+        );
     }
 
     fn terminate(&mut self) -> Option<i32> {

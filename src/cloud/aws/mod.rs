@@ -9,7 +9,7 @@
 mod apply;
 mod clients;
 mod credentials;
-mod errors;
+pub(crate) mod errors;
 mod observe;
 pub mod operations;
 pub mod retry;

@@ -24,7 +24,7 @@ pub struct Operation {
     pub effect: Effect,
 }
 
-const fn op(service: &'static str, name: &'static str, action: &'static str) -> Operation {
+pub(crate) const fn op(service: &'static str, name: &'static str, action: &'static str) -> Operation {
     // Every mutation AWS offers us is named by a verb other than Get or Describe, so the table
     // cannot list a mutation as a read by mistake (a test checks the names).
     let effect = if starts_with(name, "Get") || starts_with(name, "Describe") {
@@ -158,6 +158,7 @@ mod tests {
     fn policy_grants_exactly_the_actions_the_adapter_needs() {
         let needed: BTreeSet<String> = OPERATIONS
             .iter()
+            .chain(&crate::lease::dynamodb::OPERATIONS)
             .map(|o| o.action.to_string())
             .chain(PERMISSION_ONLY_ACTIONS.iter().map(|a| a.to_string()))
             .collect();
@@ -206,9 +207,13 @@ mod tests {
 
     #[test]
     fn operations_are_unique_and_labelled_by_their_service() {
-        let names: BTreeSet<_> = OPERATIONS.iter().map(|o| (o.service, o.name)).collect();
-        assert_eq!(names.len(), OPERATIONS.len());
-        for o in OPERATIONS {
+        let all: Vec<&Operation> = OPERATIONS
+            .iter()
+            .chain(&crate::lease::dynamodb::OPERATIONS)
+            .collect();
+        let names: BTreeSet<_> = all.iter().map(|o| (o.service, o.name)).collect();
+        assert_eq!(names.len(), all.len());
+        for o in all {
             let prefix = match o.service {
                 "elbv2" => "elasticloadbalancing",
                 other => other,

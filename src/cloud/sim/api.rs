@@ -31,7 +31,7 @@ enum Twist {
 impl World {
     /// One request: counts it, applies any armed fault, runs `f` unless the fault prevents it,
     /// and logs the outcome for the observer.
-    fn request<T>(
+    pub(super) fn request<T>(
         &mut self,
         log: &mut Vec<Request>,
         service: &'static str,
