@@ -88,12 +88,12 @@ async fn first_deployment_from_an_empty_record() {
     );
     // `{}` was version 2 (the world wrote the first record); one write made it active.
     assert_eq!(after.record.as_ref().unwrap().1, 3);
-    let mark = after
-        .blue
-        .mark()
-        .expect("the provision's mark stays as history");
-    assert_eq!(mark["shard"], "blue");
-    assert_eq!(mark["state"], "provisioning");
+    // A mark lives only while its attempt does: recorded, it is deleted.
+    assert_eq!(
+        after.blue.mark(),
+        None,
+        "the recorded attempt's mark is gone"
+    );
     assert_eq!(daemon.stop(), Some(0), "SIGTERM ends the daemon with 0");
 }
 

@@ -186,7 +186,15 @@ impl Session {
     /// An operator's step passes the same guard as the controller's (halts aside, which it
     /// exists to resolve); a refusal is printed.
     pub fn permits(&self, step: &Step, spec: &RunnerSpec, obs: &RunnerObservation) -> bool {
-        match core::guard(step, spec, obs, &RunnerMemory::default(), Actor::Operator) {
+        let now = self.clock.now();
+        match core::guard(
+            step,
+            spec,
+            obs,
+            &RunnerMemory::default(),
+            Actor::Operator,
+            now,
+        ) {
             Ok(()) => true,
             Err(refusal) => {
                 eprintln!("refused: {refusal}");

@@ -89,6 +89,12 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
         );
         return Ok(exit::ERROR);
     }
+    // Nor is the shard's health taken on trust from before the prompt: the guard judges the
+    // write again on the world as it is now (a shard scaled down meanwhile is refused).
+    if !session.permits(&step, spec, &fresh) {
+        eprintln!("nothing written: the world changed while waiting for confirmation");
+        return Ok(exit::ERROR);
+    }
     let applied = session
         .cloud
         .apply(spec, &step)

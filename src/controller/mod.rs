@@ -94,6 +94,7 @@ impl<C: Cloud> Controller<C> {
                 board,
                 account,
                 cancel: CancellationToken::new(),
+                latest: None,
             },
             health,
             config: Arc::clone(&config),
@@ -132,6 +133,7 @@ impl<C: Cloud> Controller<C> {
         cancel: CancellationToken,
     ) {
         self.ctx.cancel = cancel.clone();
+        self.ctx.latest = Some(config_rx.clone());
         let mut watching = true;
         loop {
             let now = Instant::now();

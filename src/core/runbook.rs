@@ -72,8 +72,9 @@ pub fn rollback_impossible(spec: &RunnerSpec, new: Shard, old: Shard) -> Halt {
     halt(
         HaltReason::RollbackImpossible,
         format!(
-            "runner {}: {new} failed after traffic moved to it, and {old} (the previous active \
-             shard) is no longer healthy: there is no healthy shard to switch back to",
+            "runner {}: traffic must go back from {new} (its attempt failed, or was abandoned, \
+             after traffic moved to it) to {old}, the recorded active shard, which is no longer \
+             healthy: there is no healthy shard to switch back to",
             spec.name
         ),
         "Both shards are down. Restore capacity on either shard by hand (check its instances and \

@@ -45,6 +45,7 @@ fn report(shard: Shard, healthy: bool, active: bool, deployed: bool, serving: bo
         active,
         deployed,
         serving,
+        takes_traffic: serving,
         healthy_targets: if healthy { 2 } else { 0 },
         required: 2,
         desired_capacity: if healthy { 2 } else { 0 },
@@ -55,6 +56,7 @@ fn report(shard: Shard, healthy: bool, active: bool, deployed: bool, serving: bo
         revision: Some(if active { "41" } else { "42" }.into()),
         target_group_attached: true,
         mark: MarkStatus::None,
+        own_attempt: false,
     };
     ShardReport {
         shard,

@@ -27,6 +27,7 @@ pub const MARK_TAG: &str = "switchyard/deployment";
 
 mod gate;
 mod moto;
+pub mod proxy;
 
 #[allow(unused_imports)] // only some e2e binaries hold requests back
 pub use gate::Gate;
@@ -347,7 +348,12 @@ runners:
     }
 
     pub fn daemon(&self) -> Daemon {
-        Daemon::start(&self.config)
+        Daemon::start(&self.config, &[])
+    }
+
+    /// The daemon with more environment variables.
+    pub fn daemon_with_env(&self, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start(&self.config, env)
     }
 
     pub async fn snapshot(&self) -> Snapshot {
@@ -554,8 +560,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn start(config: &Path) -> Daemon {
+    fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = command(config)
+            .envs(env.iter().copied())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

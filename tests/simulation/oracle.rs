@@ -85,7 +85,20 @@ impl RunnerView {
                     .count() as u32,
                 _ => 0,
             };
-            let required = spec.required_for(desired);
+            let mark = asg
+                .and_then(|a| a.tags.get(MARK_TAG))
+                .and_then(|v| Mark::parse(v).ok())
+                .filter(|m| m.shard == shard);
+            // SPEC §1: the in-flight attempt's own capacity (from its mark), else the ASG's;
+            // ceil(capacity * minHealthyPercent / 100), written out here on purpose.
+            let in_flight = mark.as_ref().filter(|m| {
+                m.state == MarkState::Provisioning
+                    && shard == spec.active_shard
+                    && m.revision == spec.revision
+            });
+            let capacity = in_flight.and_then(|m| m.capacity).unwrap_or(desired);
+            let percent = spec.settings.min_healthy_percent;
+            let required = ((capacity * percent).div_ceil(100)).max(1);
             ShardView {
                 exists: asg.is_some() && tg.is_some(),
                 desired,
@@ -95,10 +108,7 @@ impl RunnerView {
                 required,
                 healthy: desired >= 1 && healthy_targets >= required,
                 in_listener: forward.contains(&names.target_group_arn),
-                mark: asg
-                    .and_then(|a| a.tags.get(MARK_TAG))
-                    .and_then(|v| Mark::parse(v).ok())
-                    .filter(|m| m.shard == shard),
+                mark,
             }
         });
         let parameter = world
@@ -180,10 +190,12 @@ impl RunnerView {
         if let Some(a) = active
             && self.serving != Some(a)
         {
-            let desired = spec.active_shard;
-            let explained = desired != a
-                && self.serving == Some(desired)
-                && self.own_mark(spec, desired).is_some();
+            // An unrecorded attempt of the controller's own serving alone: the in-flight one
+            // (a crash between the switch and the record), or one that failed or was abandoned
+            // after its switch, whose traffic goes back to the recorded shard (SPEC §4).
+            let explained = self
+                .serving
+                .is_some_and(|s| s != a && !deployed.contains(&s) && self.shards[s].mark.is_some());
             if !explained {
                 return Some(format!(
                     "TrafficMismatch: {a} active, listener on {:?}",

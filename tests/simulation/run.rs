@@ -204,7 +204,10 @@ impl Checker {
                     .insert((name.clone(), epoch, s, mark.revision.clone()));
             }
         }
-        if before.serving_ok() && !after.serving_ok() {
+        // A mark moves no traffic and no instance; it only says which capacity the attempt
+        // is judged against from now on (SPEC §1).
+        let moves_nothing = matches!(step, Step::WriteMark { .. });
+        if !moves_nothing && before.serving_ok() && !after.serving_ok() {
             return self.breach(format!(
                 "zero downtime: {name}: {} took traffic off healthy targets",
                 step.describe()
@@ -783,13 +786,18 @@ impl<'h> Driver<'h> {
                         spec.name, halt.reason, halt.message
                     ));
                 }
-                let abandoned_serving = halt.reason == "TrafficMismatch"
-                    && c.observed.get(&spec.name).is_some_and(|seen| {
-                        let view = RunnerView::of(seen, spec);
-                        view.serving.is_some_and(|s| {
-                            view.shards[s].mark.is_some() && view.own_mark(spec, s).is_none()
-                        })
-                    });
+                // SPEC §3: an old mark explains no live traffic. With no shard recorded active
+                // (a first deployment the desired state left), traffic on the left attempt halts
+                // InactiveShardHealthyNotDeployed.
+                let abandoned_serving = matches!(
+                    halt.reason.as_str(),
+                    "TrafficMismatch" | "InactiveShardHealthyNotDeployed"
+                ) && c.observed.get(&spec.name).is_some_and(|seen| {
+                    let view = RunnerView::of(seen, spec);
+                    view.serving.is_some_and(|s| {
+                        view.shards[s].mark.is_some() && view.own_mark(spec, s).is_none()
+                    })
+                });
                 if abandoned_serving {
                     c.exempt.insert(spec.name.clone());
                 } else if c.calm {
