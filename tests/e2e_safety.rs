@@ -508,7 +508,10 @@ async fn changing_back_after_the_switch_abandons_the_attempt_cleanly() {
     assert_eq!(daemon.stop(), Some(0));
     let after = w.snapshot().await;
     assert_blue_in_charge(&after, &before, &w);
-    assert_eq!(after.green.capacity, (0, 0, 0));
+    // Scaling down sets min and desired to 0 (SPEC §4); the max is left as it was.
+    assert_eq!(after.green.capacity.0, 0, "green's min at 0");
+    assert_eq!(after.green.capacity.1, 0, "green's desired at 0");
+    assert!(after.green.instances.is_empty(), "green holds nothing");
     assert!(after.green.mark().is_none(), "green's mark deleted");
     retreat.assert_drained(Duration::from_secs(3), Duration::from_millis(500));
     // Secondary to the world above: the attempt is counted as abandoned.
