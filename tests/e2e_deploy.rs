@@ -6,7 +6,7 @@ mod e2e_support;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use e2e_support::{Desired, World, record_json, world};
+use e2e_support::{Desired, World, keep_unhealthy, record_json, world};
 use serde_json::json;
 
 const DEPLOY: Duration = Duration::from_secs(60);
@@ -163,40 +163,6 @@ async fn an_edit_of_the_file_while_the_daemon_runs_is_converged() {
         "{metrics}"
     );
     assert_eq!(daemon.stop(), Some(0));
-}
-
-/// Marks every instance of `asg` unhealthy as soon as it shows up, as a revision that never
-/// passes its health checks would look; stops when `stop` fires.
-fn keep_unhealthy(
-    w: &World,
-    asg: String,
-    stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let client = w.autoscaling();
-    tokio::spawn(async move {
-        while !stop.is_cancelled() {
-            let groups = client
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&asg)
-                .send()
-                .await
-                .expect("describe");
-            for i in groups.auto_scaling_groups()[0].instances() {
-                if i.health_status() == Some("Healthy") {
-                    client
-                        .set_instance_health()
-                        .instance_id(i.instance_id().unwrap())
-                        .health_status("Unhealthy")
-                        .send()
-                        .await
-                        .expect("set instance health");
-                }
-            }
-            // Polls a real process; far shorter than the grace period, so no instance is
-            // ever judged healthy.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
 }
 
 /// UpdateAutoScalingGroup calls that raised green's capacity, from the daemon's own metrics:

@@ -236,33 +236,17 @@ async fn wrong_account_refuses_every_command() {
 /// writer changes the record in between. The write must be refused, never overwrite.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_modification_during_repair_confirmation() {
-    use std::io::{BufRead, BufReader, Write};
     let w = world("h-cm", 1).await;
     let r = w.runner().clone();
     w.set_capacity(&r.green_asg, 2).await;
     w.write_config(&desired("green"));
-    let mut child = w.command(&[
-        "repair",
-        "mark-deployed",
-        "--runner",
-        &r.name,
-        "--shard",
-        "green",
-    ]);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // The record as repair read it, then the prompt (which waits on stdin).
-    let shown = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("after:"))
-        .expect("repair shows the record after");
-    assert!(shown.contains("green"), "{shown}");
+    let repair = w.repair_awaiting_confirmation("green");
+    assert!(repair.shown.contains("green"), "{}", repair.shown);
 
     let other = r#"{"active_shard":"blue","deployment_ts":"2026-03-11T08:00:00Z","deployed_shards":["blue"],"by":"someone-else"}"#;
     w.put_record(other).await;
     let before = w.snapshot().await;
-    writeln!(child.stdin.take().unwrap(), "yes").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = repair.answer("yes");
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("ConcurrentModification"), "{said}");

@@ -25,10 +25,13 @@ pub const ACCOUNT: &str = "210987654321";
 pub const REGION: &str = "us-east-1";
 pub const MARK_TAG: &str = "switchyard/deployment";
 
+mod gate;
 mod moto;
 pub mod proxy;
 mod recorder;
 
+#[allow(unused_imports)] // only some e2e binaries hold requests back
+pub use gate::Gate;
 use moto::Moto;
 pub use moto::{http, repo};
 #[allow(unused_imports)] // only the replica tests record requests
@@ -232,6 +235,16 @@ impl World {
     }
 
     pub fn write_config_each(&self, desired: &[Desired]) {
+        self.write_file(desired, false);
+    }
+
+    /// Writes the desired-state file with every runner `paused: true`.
+    pub fn write_config_paused(&self, desired: &Desired) {
+        let desired: Vec<Desired> = self.runners.iter().map(|_| desired.clone()).collect();
+        self.write_file(&desired, true);
+    }
+
+    fn write_file(&self, desired: &[Desired], paused: bool) {
         let s = &self.settings;
         let mut yaml = format!(
             "controller:
@@ -287,6 +300,9 @@ runners:
             if let Some(revision) = d.revision {
                 yaml.push_str(&format!("    revision: \"{revision}\"\n"));
             }
+            if paused {
+                yaml.push_str("    paused: true\n");
+            }
         }
         // Written to a temporary name and renamed, as editors and Kubernetes do, so the
         // daemon's watcher never reads half a file.
@@ -320,6 +336,31 @@ runners:
             .stderr(Stdio::piped())
             .spawn()
             .expect("start switchyard")
+    }
+
+    /// `repair mark-deployed --runner <first runner> --shard <shard>` without `--yes`, stopped
+    /// at its question: it has shown the record it would write and waits for the operator.
+    pub fn repair_awaiting_confirmation(&self, shard: &str) -> AwaitingConfirmation {
+        let mut child = self.command(&[
+            "repair",
+            "mark-deployed",
+            "--runner",
+            &self.runner().name,
+            "--shard",
+            shard,
+        ]);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        // The record as repair read it comes last, then the prompt (which waits on stdin).
+        let shown = stdout
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("after:"))
+            .expect("repair shows the record it would write");
+        AwaitingConfirmation {
+            child,
+            stdout,
+            shown,
+        }
     }
 
     pub fn daemon(&self) -> Daemon {
@@ -455,6 +496,24 @@ runners:
             .expect("update auto scaling group");
     }
 
+    /// Creates or overwrites one tag on an ASG, as an operator (or an older switchyard) would.
+    pub async fn put_tag(&self, asg: &str, key: &str, value: &str) {
+        self.autoscaling()
+            .create_or_update_tags()
+            .tags(
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .resource_id(asg)
+                    .resource_type("auto-scaling-group")
+                    .key(key)
+                    .value(value)
+                    .propagate_at_launch(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create or update tags");
+    }
+
     pub async fn forward_to(&self, tg: &str) {
         self.elb()
             .modify_listener()
@@ -486,6 +545,27 @@ fn command(config: &Path) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RUST_LOG", "info");
     cmd
+}
+
+/// An interactive `repair` waiting for its confirmation. Its stdout stays open until the
+/// answer, so that nothing it prints afterwards meets a closed pipe.
+pub struct AwaitingConfirmation {
+    child: Child,
+    stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    /// The `after:` line: the record repair would write.
+    pub shown: String,
+}
+
+impl AwaitingConfirmation {
+    /// Types `answer` and a newline; the exit and what was printed after the question.
+    pub fn answer(mut self, answer: &str) -> Output {
+        use std::io::Write;
+        writeln!(self.child.stdin.take().unwrap(), "{answer}").unwrap();
+        let rest: Vec<String> = self.stdout.map_while(Result::ok).collect();
+        let mut out = self.child.wait_with_output().unwrap();
+        out.stdout = rest.join("\n").into_bytes();
+        out
+    }
 }
 
 /// `switchyard run` in the background; SIGTERM when dropped.
@@ -603,6 +683,22 @@ impl Daemon {
         requests(&self.metrics())
     }
 
+    /// SIGKILL, as a crash or an OOM kill: the daemon gets no chance to finish anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the daemon");
+        self.child.wait().expect("reap the daemon");
+    }
+
+    /// The sum of a metric's samples whose name and labels start with `prefix`, e.g.
+    /// `switchyard_config_reloads_total{outcome="success"`.
+    pub fn metric(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    }
+
     /// SIGTERM, then the exit code.
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()
@@ -663,6 +759,40 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// Marks every instance of `asg` unhealthy as soon as it shows up, as a revision that never
+/// passes its health checks would look; stops when `stop` fires.
+pub fn keep_unhealthy(
+    w: &World,
+    asg: String,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let client = w.autoscaling();
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            let groups = client
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(&asg)
+                .send()
+                .await
+                .expect("describe");
+            for i in groups.auto_scaling_groups()[0].instances() {
+                if i.health_status() == Some("Healthy") {
+                    client
+                        .set_instance_health()
+                        .instance_id(i.instance_id().unwrap())
+                        .health_status("Unhealthy")
+                        .send()
+                        .await
+                        .expect("set instance health");
+                }
+            }
+            // Polls a real process; far shorter than the grace period, so no instance is
+            // ever judged healthy.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
 }
 
 pub fn requests(metrics: &str) -> BTreeMap<String, f64> {
