@@ -1,5 +1,5 @@
 //! The operators' runbook turned into code: per-shard facts, the classification table of
-//! SPEC §3, and the runner-level halts that an observation alone proves.
+//! docs/how-it-decides.md, and the runner-level halts that an observation alone proves.
 
 use serde::Serialize;
 
@@ -13,7 +13,8 @@ use super::shard::{Shard, ShardPair};
 use super::spec::RunnerSpec;
 use super::status_record::StatusRecord;
 
-/// The deployment mark on a shard's ASG, read relative to the desired state (SPEC §5).
+/// The deployment mark on a shard's ASG, read relative to the desired state
+/// (docs/how-it-decides.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum MarkStatus {
@@ -85,8 +86,8 @@ impl MarkStatus {
         )
     }
 
-    /// Any attempt of the controller's own, current or left behind (SPEC §5): such a shard is
-    /// never "somebody else's healthy shard".
+    /// Any attempt of the controller's own, current or left behind (docs/how-it-decides.md): such a
+    /// shard is never "somebody else's healthy shard".
     pub fn is_ours(&self) -> bool {
         !matches!(self, MarkStatus::None | MarkStatus::Unreadable { .. })
     }
@@ -178,7 +179,7 @@ pub struct Assessment {
     pub forward_to: Vec<String>,
     /// Each shard's TG health-check settings, where known.
     pub health_checks: ShardPair<Option<HealthCheckSettings>>,
-    /// A halt this observation proves, first in the order of SPEC §3's precedence.
+    /// A halt this observation proves, first in the order of docs/how-it-decides.md's precedence.
     pub halt: Option<Halt>,
 }
 
@@ -275,7 +276,8 @@ fn missing_resource(spec: &RunnerSpec, obs: &RunnerObservation) -> Option<Halt> 
     (!missing.is_empty()).then(|| runbook::resource_missing(spec, &missing.join(", ")))
 }
 
-/// The runner-level checks of SPEC §3 that need a readable world, most specific first.
+/// The runner-level checks of docs/how-it-decides.md that need a readable world, most specific
+/// first.
 fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     let record = &a.record;
     if let Some(active) = record.active_shard
@@ -319,7 +321,7 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     {
         // The controller's own deployment explains traffic on the desired shard: a crash between
         // Switching and Recording, or a rollback under way.
-        // A mark on a deployed shard is history (SPEC §5): it explains nothing.
+        // A mark on a deployed shard is history (docs/how-it-decides.md): it explains nothing.
         let explained = a.serving == Some(desired)
             && active != desired
             && !new.deployed

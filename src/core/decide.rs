@@ -1,6 +1,6 @@
-//! The phase machine of SPEC §4: from one assessed observation, the phase the runner is in and
-//! the one step that moves it on. Waits are judged against `now`; nothing is remembered that the
-//! world (the record and the mark) does not also say, except healthy streaks.
+//! The phase machine of docs/how-it-decides.md: from one assessed observation, the phase the runner
+//! is in and the one step that moves it on. Waits are judged against `now`; nothing is remembered
+//! that the world (the record and the mark) does not also say, except healthy streaks.
 
 use chrono::{DateTime, Utc};
 
@@ -396,7 +396,7 @@ fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>)
 }
 
 /// The desired shard's deployment failed: roll traffic back if it had moved, then scale the
-/// shard down. Nothing is provisioned again (SPEC §4, invariant 6).
+/// shard down. Nothing is provisioned again (docs/how-it-decides.md, invariant 6).
 fn failed(spec: &RunnerSpec, world: &Assessment, mark: &Mark) -> Plan {
     let shard = mark.shard;
     let f = &world.facts[shard];

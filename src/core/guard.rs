@@ -1,6 +1,6 @@
-//! The one gate every mutation passes (SPEC §6). Decide proposes, guard disposes: whoever
-//! proposed a step (the loop, `repair`, `retry`), it is checked here against a fresh observation,
-//! and a refusal is a halt and a metric, never a silent skip.
+//! The one gate every mutation passes (docs/invariants.md). Decide proposes, guard disposes:
+//! whoever proposed a step (the loop, `repair`, `retry`), it is checked here against a fresh
+//! observation, and a refusal is a halt and a metric, never a silent skip.
 
 use serde::Serialize;
 
@@ -19,8 +19,8 @@ pub enum Actor {
     Operator,
 }
 
-/// The invariants of SPEC §6 that a single step can break. Invariant 7 (idempotency) is a
-/// property of the steps themselves (each sets a value) and is tested on the clouds instead.
+/// The invariants of docs/invariants.md that a single step can break. Invariant 7 (idempotency) is
+/// a property of the steps themselves (each sets a value) and is tested on the clouds instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Invariant {
     /// 1. Traffic only moves to a TG with at least `required` healthy targets.
@@ -168,8 +168,8 @@ fn healthy_traffic_target(c: &Context<'_>) -> Result<(), String> {
     let Step::SwitchListener { to } = c.step else {
         return Ok(());
     };
-    // `required` follows the shard's own desired capacity (README: a shard is judged by what
-    // its ASG asks for; the provisioning step sets that to the configured capacity).
+    // `required` follows the shard's own desired capacity (docs/how-it-decides.md: a shard is
+    // judged by what its ASG asks for; the provisioning step sets that to the configured capacity).
     let facts = &c.world.facts[*to];
     if facts.healthy_targets < facts.required || facts.desired_capacity == 0 {
         return Err(format!(

@@ -24,7 +24,8 @@ pub struct ShardView {
     pub instances: usize,
     pub healthy_targets: u32,
     pub required: u32,
-    /// SPEC §1: desired capacity >= 1 and at least `required` instances InService, Healthy and
+    /// docs/how-it-decides.md: desired capacity >= 1 and at least `required` instances InService,
+    /// Healthy and
     /// `healthy` in the shard's TG.
     pub healthy: bool,
     /// The listener forwards to this shard's TG (perhaps among others).
@@ -148,8 +149,9 @@ impl RunnerView {
             .filter(|m| shard == spec.active_shard && m.revision == spec.revision)
     }
 
-    /// A halt the observation alone proves (SPEC §3), or none. Conservative: only what the
-    /// spec states outright, so that a halt missing here is a controller bug, not a judgement.
+    /// A halt the observation alone proves (docs/how-it-decides.md), or none. Conservative: only
+    /// what the spec states outright, so that a halt missing here is a controller bug, not a
+    /// judgement.
     pub fn must_halt(&self, spec: &RunnerSpec) -> Option<String> {
         if !self.missing.is_empty() {
             return Some(format!("ResourceMissing: {}", self.missing.join(", ")));
@@ -194,7 +196,7 @@ impl RunnerView {
         None
     }
 
-    /// Whether a halt reason the controller reports is true of this world (SPEC §3).
+    /// Whether a halt reason the controller reports is true of this world (docs/how-it-decides.md).
     /// `foreign_write`: someone other than this controller wrote the record since it started.
     pub fn honest(&self, reason: &str, spec: &RunnerSpec, foreign_write: bool) -> bool {
         let active = self.active();
@@ -220,8 +222,8 @@ impl RunnerView {
         }
     }
 
-    /// SPEC §4's end state: the desired shard active, alone deployed, serving and healthy; the
-    /// other shard scaled to zero with nothing left running.
+    /// docs/how-it-decides.md's end state: the desired shard active, alone deployed, serving and
+    /// healthy; the other shard scaled to zero with nothing left running.
     pub fn converged(&self, spec: &RunnerSpec) -> Result<(), String> {
         let d = spec.active_shard;
         let o = d.other();
@@ -247,7 +249,7 @@ impl RunnerView {
     }
 }
 
-/// SPEC §3's record rules, written out again on purpose (not the core's parser).
+/// docs/how-it-decides.md's record rules, written out again on purpose (not the core's parser).
 pub fn parse_record(text: &str) -> Record {
     let malformed = |why: &str| Record::Malformed(why.to_owned());
     let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
