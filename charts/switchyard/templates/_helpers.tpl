@@ -88,4 +88,7 @@ runners:
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled: true (two replicas without a lease would both mutate)" }}
 {{- end }}
+{{- if and .Values.leaderElection.enabled (ne (.Values.config.controller.cloud | default "aws") "aws") }}
+{{- fail "leaderElection.enabled needs config.controller.cloud: aws (the lease is a DynamoDB item; a simulated world lives in one process)" }}
+{{- end }}
 {{- end }}
