@@ -56,8 +56,8 @@ for shell in bin/sh bin/bash bin/dash usr/bin/sh usr/bin/bash usr/bin/dash; do
 done
 [[ -s "$mnt/etc/ssl/certs/ca-certificates.crt" ]] || fail "no CA certificates at /etc/ssl/certs/ca-certificates.crt"
 
-echo "== buildah run --isolation chroot: --version"
-version="$(buildah "${b[@]}" run --isolation chroot "$container" -- /usr/local/bin/switchyard --version)"
+echo "== buildah run --isolation chroot: --version (by name: the image's PATH finds it)"
+version="$(buildah "${b[@]}" run --isolation chroot "$container" -- switchyard --version)"
 echo "$version"
 [[ "$version" == "switchyard $(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)"* ]] \
     || fail "--version printed '$version'"

@@ -50,6 +50,7 @@ container="$(buildah "${buildah_args[@]}" from scratch)"
 trap 'buildah "${buildah_args[@]}" rm "$container" >/dev/null; rm -rf "$work"' EXIT
 buildah "${buildah_args[@]}" copy --quiet "$container" "$rootfs" / >/dev/null
 buildah "${buildah_args[@]}" config --user 65532:65532 --workingdir /home/nonroot \
+    --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --label org.opencontainers.image.description="libc6, libgcc-s1 and ca-certificates from Debian $(cat /etc/debian_version 2>/dev/null || echo '?')" \
     "$container"
 buildah "${buildah_args[@]}" commit --quiet --rm "$container" "$name" >/dev/null
