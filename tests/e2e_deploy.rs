@@ -1,5 +1,5 @@
-//! End to end: the real `switchyard` binary deploys against moto's server (SPEC §4, §5, §7).
-//! See `e2e_support` for the harness.
+//! End to end: the real `switchyard` binary deploys against moto's server (docs/how-it-decides.md,
+//! §5, §7). See `e2e_support` for the harness.
 
 mod e2e_support;
 

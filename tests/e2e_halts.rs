@@ -1,7 +1,7 @@
-//! End to end: every halt of SPEC §3 that moto can produce, and the wrong account, with the
-//! real binary. Each case checks that nothing was mutated (record value and version, listener,
-//! both ASGs' capacities, template versions, tags and instances) and that `plan` exits 3 naming
-//! the reason.
+//! End to end: every halt of docs/how-it-decides.md that moto can produce, and the wrong account,
+//! with the real binary. Each case checks that nothing was mutated (record value and version,
+//! listener, both ASGs' capacities, template versions, tags and instances) and that `plan` exits 3
+//! naming the reason.
 
 mod e2e_support;
 
@@ -211,7 +211,7 @@ async fn wrong_account_refuses_every_command() {
     for args in commands {
         let out = w.switchyard(args);
         let said = format!("{}{}", stdout(&out), stderr(&out));
-        // SPEC §7 gives 4 to run, plan, status and repair; retry's codes are 0 and 1 only.
+        // docs/commands.md gives 4 to run, plan, status and repair; retry's codes are 0 and 1 only.
         let expected = if args[0] == "retry" { 1 } else { 4 };
         assert_eq!(
             out.status.code(),

@@ -1,4 +1,4 @@
-//! The command line (SPEC §7): one file per command; this module holds what they share.
+//! The command line (docs/commands.md): one file per command; this module holds what they share.
 
 mod cloud;
 mod lease;
@@ -30,7 +30,7 @@ use switchyard::telemetry::{LogFormat, init_logging};
 pub use cloud::AnyCloud;
 use lease::Lease;
 
-/// The exit codes of SPEC §7, which scripts rely on.
+/// The exit codes of docs/commands.md, which scripts rely on.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
@@ -106,7 +106,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(path, args, cli.output).await,
         Command::Validate => Ok(validate::run(path, cli.output)),
         Command::Repair { action } => repair::run(path, action).await,
-        // SPEC §7 gives retry the codes 0 and 1 only: a wrong account is its error too.
+        // docs/commands.md gives retry the codes 0 and 1 only: a wrong account is its error too.
         Command::Retry(args) => match retry::run(path, args).await {
             Err(e) if is_wrong_account(&e) => {
                 eprintln!("error: {e:#}");

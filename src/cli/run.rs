@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
 use serde_json::json;
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::cloud::sim::SimCloud;
@@ -82,14 +83,22 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
     lease.start(metrics.clone()).await?;
+    let listen = config.controller.listen;
     let (address, server) = serve(
-        config.controller.listen,
+        listen,
         Arc::clone(&metrics),
         board,
         health.clone(),
         cancel.clone(),
     )
-    .await?;
+    .await
+    .with_context(|| {
+        format!(
+            "cannot listen on {listen} (controller.listen in {}); another process holds it, or \
+             choose another address there",
+            path.display()
+        )
+    })?;
     info!(%address, "listening");
     health.set_ready(true);
     let on_reload = {

@@ -1,4 +1,5 @@
-//! The desired-state file (SPEC §2): typed, validated, with `defaults` merged into each runner.
+//! The desired-state file (docs/configuration.md): typed, validated, with `defaults` merged into
+//! each runner.
 
 mod error;
 mod leader_election;

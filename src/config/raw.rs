@@ -1,6 +1,6 @@
-//! The file exactly as written: serde types that mirror SPEC §2 key by key. Values that later
-//! validation must point at are `Spanned`, so that a problem found after parsing still names its
-//! line.
+//! The file exactly as written: serde types that mirror docs/configuration.md key by key. Values
+//! that later validation must point at are `Spanned`, so that a problem found after parsing still
+//! names its line.
 
 use std::fmt;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! `RawFile` to `Config`: defaults merged into each runner, then every rule of SPEC §2 checked,
-//! collecting all problems rather than stopping at the first.
+//! `RawFile` to `Config`: defaults merged into each runner, then every rule of
+//! docs/configuration.md checked, collecting all problems rather than stopping at the first.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

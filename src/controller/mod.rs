@@ -203,8 +203,8 @@ impl<C: Cloud> Controller<C> {
 
     async fn pass(&mut self, names: &[String]) -> Vec<(String, Decision)> {
         // Runners observed together are requeued from the same instant, so that they fall due
-        // together again and the next observation stays one batch (SPEC §10); requeueing each
-        // from the moment its own reconcile finished would split the fleet into more and more
+        // together again and the next observation stays one batch (docs/operations.md); requeueing
+        // each from the moment its own reconcile finished would split the fleet into more and more
         // batches, each making the same describe calls for fewer runners.
         let started = Instant::now();
         self.take_standing();

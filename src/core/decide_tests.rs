@@ -1,4 +1,4 @@
-//! The phase machine of SPEC §4, one transition at a time.
+//! The phase machine of docs/how-it-decides.md, one transition at a time.
 
 use super::condition::ConditionType;
 use super::decide::decide;

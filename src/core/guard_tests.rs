@@ -1,5 +1,5 @@
-//! Each invariant of SPEC §6 against a step that breaks it, and proof that each test depends on
-//! its own check: with that check taken out of the guard, the same step goes through.
+//! Each invariant of docs/invariants.md against a step that breaks it, and proof that each test
+//! depends on its own check: with that check taken out of the guard, the same step goes through.
 
 use proptest::prelude::*;
 

@@ -1,5 +1,5 @@
-//! Every metric of SPEC §8. The names and labels are a contract with the shipped alert rules and
-//! dashboards: change them only together with those.
+//! Every metric of docs/metrics.md. The names and labels are a contract with the shipped alert
+//! rules and dashboards: change them only together with those.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;

@@ -1,4 +1,5 @@
-//! The daemon's HTTP endpoints (SPEC §8): `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`.
+//! The daemon's HTTP endpoints (docs/metrics.md): `/metrics`, `/healthz`, `/readyz`,
+//! `/api/v1/status`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -713,12 +713,6 @@ impl Daemon {
         assert!(sent.success(), "kill -{name} failed");
     }
 
-    /// SIGKILL, and reaps the process.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
     /// Waits (bounded) for the process to exit on its own; its exit code.
     pub fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;

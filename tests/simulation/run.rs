@@ -78,8 +78,8 @@ struct Checker {
     observed: BTreeMap<String, Arc<WorldSnapshot>>,
     /// Runners whose record someone else wrote since the current controller started.
     foreign_writes: BTreeSet<String>,
-    /// Runners of a calm history halted as SPEC §5 prescribes (traffic on an attempt the
-    /// desired state left): a human must act, so liveness is not judged on them.
+    /// Runners of a calm history halted as docs/how-it-decides.md prescribes (traffic on an attempt
+    /// the desired state left): a human must act, so liveness is not judged on them.
     exempt: BTreeSet<String>,
     /// The controller dies after this many more calls.
     crash_after: Option<u32>,
@@ -221,7 +221,8 @@ impl Checker {
     }
 }
 
-/// The per-step rules of SPEC §4–§6, judged on the world right before the step.
+/// The per-step rules of docs/how-it-decides.md and docs/invariants.md, judged on the world right
+/// before the step.
 fn step_breach(spec: &RunnerSpec, step: &Step, w: &RunnerView) -> Option<String> {
     let active = w.active();
     match step {
@@ -239,7 +240,7 @@ fn step_breach(spec: &RunnerSpec, step: &Step, w: &RunnerView) -> Option<String>
                 .is_some_and(|m| m.state == MarkState::Provisioning);
             if !matches!(step, Step::WriteMark { .. }) && !marked {
                 return Some(format!(
-                    "SPEC §5: provisioning {shard} without a durable mark for the desired state"
+                    "docs/how-it-decides.md: provisioning {shard} without a durable mark for the desired state"
                 ));
             }
             // Writing the mark again on our own in-flight attempt (one found past its
@@ -272,8 +273,8 @@ fn step_breach(spec: &RunnerSpec, step: &Step, w: &RunnerView) -> Option<String>
                 )
             })
         }
-        // Serving: the listener's only target (SPEC §1), or any target of it that carries
-        // healthy capacity; an unhealthy shard that a hand-split listener also names is not
+        // Serving: the listener's only target (docs/how-it-decides.md), or any target of it that
+        // carries healthy capacity; an unhealthy shard that a hand-split listener also names is not
         // live traffic.
         Step::ScaleToZero { shard } => {
             let s = &w.shards[*shard];

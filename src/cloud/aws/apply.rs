@@ -1,5 +1,5 @@
-//! One mutation per step (SPEC §4). No version checks here: the controller makes them on the
-//! observation it decided from; the adapter only does what the step says.
+//! One mutation per step (docs/how-it-decides.md). No version checks here: the controller makes
+//! them on the observation it decided from; the adapter only does what the step says.
 
 use aws_sdk_autoscaling::types::{
     LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, Tag,

@@ -1,5 +1,5 @@
 //! The `Cloud` interface over the AWS SDK: SSM for the status record, Auto Scaling for the
-//! shards, ELBv2 for target health and the listener, STS for the account (SPEC §10).
+//! shards, ELBv2 for target health and the listener, STS for the account (docs/operations.md).
 //!
 //! Retries belong to the SDK alone (standard mode, configured once in `connect`); every call
 //! has an attempt and an operation timeout. A call that times out is reported as
@@ -346,18 +346,39 @@ impl AwsCloud {
 
 /// The error code of a mutation refused because the credentials act in another account.
 pub const WRONG_ACCOUNT: &str = "WrongAccount";
+/// The error code when the provider chain found no credentials at all.
+pub const NO_CREDENTIALS: &str = "NoCredentials";
+
+/// What a newcomer without credentials reads: which sources were tried, and how to give one.
+fn no_credentials_message(profile: &str) -> String {
+    format!(
+        "no AWS credentials found. Tried, in order: the environment (AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY), the profile \"{profile}\" in ~/.aws/config and \
+         ~/.aws/credentials, web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, which \
+         IRSA sets on EKS), the ECS container endpoint, and the EC2 instance metadata service. \
+         Provide one: export AWS_PROFILE=<name> (run `aws sso login --profile <name>` first if it \
+         uses SSO), or set the two environment variables, or run where a role is attached (an \
+         instance role, or IRSA: docs/operations.md)"
+    )
+}
 
 fn credentials_error(e: CredentialsError) -> CloudError {
     let message = aws_sdk_ssm::error::DisplayErrorContext(&e).to_string();
     match e {
-        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
-            CloudError::Api {
-                service: "credentials",
-                operation: "ProvideCredentials",
-                code: "NoCredentials".to_string(),
-                message,
-            }
-        }
+        CredentialsError::CredentialsNotLoaded(_) => CloudError::Api {
+            service: "credentials",
+            operation: "ProvideCredentials",
+            code: NO_CREDENTIALS.to_string(),
+            message: no_credentials_message(
+                &std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_string()),
+            ),
+        },
+        CredentialsError::InvalidConfiguration(_) => CloudError::Api {
+            service: "credentials",
+            operation: "ProvideCredentials",
+            code: "InvalidCredentialsConfiguration".to_string(),
+            message,
+        },
         // A provider that timed out or failed (IMDS, STS web identity) may answer next time.
         _ => CloudError::Transient {
             service: "credentials",

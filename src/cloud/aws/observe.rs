@@ -1,4 +1,4 @@
-//! Batched reads for many runners at once (SPEC §10): GetParameters 10 names per call,
+//! Batched reads for many runners at once (docs/operations.md): GetParameters 10 names per call,
 //! DescribeAutoScalingGroups 100 names per call, DescribeListeners and DescribeTargetGroups by
 //! ARN, DescribeTargetHealth per target group only where it tells something new.
 

@@ -24,7 +24,11 @@ pub struct Operation {
     pub effect: Effect,
 }
 
-pub(crate) const fn op(service: &'static str, name: &'static str, action: &'static str) -> Operation {
+pub(crate) const fn op(
+    service: &'static str,
+    name: &'static str,
+    action: &'static str,
+) -> Operation {
     // Every mutation AWS offers us is named by a verb other than Get or Describe, so the table
     // cannot list a mutation as a read by mistake (a test checks the names).
     let effect = if starts_with(name, "Get") || starts_with(name, "Describe") {

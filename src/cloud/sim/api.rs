@@ -1,5 +1,5 @@
 //! The `Cloud` interface over the simulated world: the requests the AWS adapter makes, batched
-//! the same way (SPEC §10), with the same outcomes and errors.
+//! the same way (docs/operations.md), with the same outcomes and errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -171,7 +171,7 @@ impl World {
         }
 
         // ELB health checks already fold target health into instance health, so at rest it is
-        // read only where the ASG cannot tell (SPEC §10).
+        // read only where the ASG cannot tell (docs/operations.md).
         let health_reads = unique(runners.iter().flat_map(|r| {
             Shard::ALL.into_iter().filter_map(|s| {
                 let arn = r.shards[s].target_group_arn.as_str();

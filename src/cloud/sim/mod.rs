@@ -1,6 +1,6 @@
-//! The simulated cloud (SPEC §9): an in-process model of the AWS pieces switchyard touches,
-//! behind the same `Cloud` interface and with the same semantics and errors as the AWS adapter,
-//! driven by an injectable clock and able to produce every kind of API fault on demand.
+//! The simulated cloud (docs/configuration.md): an in-process model of the AWS pieces switchyard
+//! touches, behind the same `Cloud` interface and with the same semantics and errors as the AWS
+//! adapter, driven by an injectable clock and able to produce every kind of API fault on demand.
 
 mod api;
 mod clock;
