@@ -246,6 +246,11 @@ async fn halts_and_failed_deployments_reach_a_human_and_resolve() {
         description.contains(&format!("switchyard retry --runner {r1}")),
         "{description}"
     );
+    // The world agrees: the attempt is marked failed and blue still serves.
+    let r1_world = w.snapshot_of(1).await;
+    let mark = r1_world.green.mark().expect("r1's green carries the mark");
+    assert_eq!(mark["state"], "failed");
+    assert_eq!(r1_world.listener, vec![w.runners[1].blue_tg.clone()]);
     let (_, missing) = stack
         .wait_for_notification("SwitchyardRunnerHalted", r3, "firing")
         .await;
