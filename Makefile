@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/debug/switchyard
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/switchyard
 
-.PHONY: build demo test unit e2e lint bench soak tools delivery chart systemd image chart-schema
+.PHONY: build demo test unit e2e alerts lint bench soak tools delivery chart systemd image chart-schema
 
 build:
 	$(CARGO) build --locked
@@ -48,6 +48,11 @@ chart-schema: build
 ## End-to-end tests only: the real binary against moto's server on loopback.
 e2e:
 	$(CARGO) test --locked --test 'e2e*' --test aws_moto
+
+## The alert rules, their promtool tests, the dashboard's queries, and the path from a halt to
+## a notification through a real Prometheus and Alertmanager (see docs/alerts.md).
+alerts:
+	$(CARGO) test --locked --test alert_rules --test e2e_alerts
 
 lint:
 	$(CARGO) fmt --all -- --check

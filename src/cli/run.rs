@@ -34,6 +34,7 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
     let config = Arc::new(load(path)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    metrics.config_loaded(clock.now().timestamp_millis() as f64 / 1000.0);
     let cloud = AnyCloud::connect(&config, metrics.clone(), Arc::clone(&clock)).await?;
     let board = StatusBoard::new();
     let health = Health::with_clock(config.controller.sync_interval, Arc::clone(&clock));

@@ -148,6 +148,7 @@ pub struct Metrics {
     invariant_refusals: Family<InvariantLabels, Counter>,
     config_reloads: Family<OutcomeLabels, Counter>,
     config_last_reload_success: F64Gauge,
+    config_last_reload_successful: Gauge,
     last_successful_deployment: Family<RunnerLabels, F64Gauge>,
     leader: Gauge,
     leader_transitions: Counter,
@@ -198,6 +199,7 @@ impl Metrics {
             invariant_refusals: Family::default(),
             config_reloads: Family::default(),
             config_last_reload_success: F64Gauge::default(),
+            config_last_reload_successful: Gauge::default(),
             last_successful_deployment: Family::default(),
             leader: Gauge::default(),
             leader_transitions: Counter::default(),
@@ -300,6 +302,14 @@ impl Metrics {
             "Unix time of the last successful load of the desired-state file",
             metrics.config_last_reload_success.clone(),
         );
+        // Not in SPEC §8's table: the alert on a rejected file needs to know that the file now in
+        // place is the rejected one, which neither the counter (a broken file is counted once)
+        // nor the success timestamp (no reload happens while nobody edits) can tell.
+        r.register(
+            "config_last_reload_successful",
+            "1 if the last load of the desired-state file succeeded, 0 if it was rejected and the last valid file stays in force",
+            metrics.config_last_reload_successful.clone(),
+        );
         r.register(
             "last_successful_deployment_timestamp_seconds",
             "Unix time of the runner's last successful deployment",
@@ -315,6 +325,12 @@ impl Metrics {
             "Changes of switchyard_leader, both ways",
             metrics.leader_transitions.clone(),
         );
+        // At zero from the start, so that increase() sees the first rejected file.
+        for outcome in ["success", "error"] {
+            let _ = metrics.config_reloads.get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            });
+        }
         Metrics {
             registry,
             ..metrics
@@ -498,6 +514,12 @@ impl Metrics {
             .inc();
     }
 
+    /// The file loaded at start-up: a successful load, though not a reload.
+    pub fn config_loaded(&self, now_unix_seconds: f64) {
+        self.config_last_reload_success.set(now_unix_seconds);
+        self.config_last_reload_successful.set(1);
+    }
+
     /// `outcome`: `success` or `error`.
     pub fn config_reload(&self, outcome: &str, now_unix_seconds: f64) {
         self.config_reloads
@@ -506,7 +528,9 @@ impl Metrics {
             })
             .inc();
         if outcome == "success" {
-            self.config_last_reload_success.set(now_unix_seconds);
+            self.config_loaded(now_unix_seconds);
+        } else {
+            self.config_last_reload_successful.set(0);
         }
     }
 
