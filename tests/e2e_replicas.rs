@@ -347,3 +347,70 @@ async fn sigterm_hands_the_lease_over_within_one_renew_interval() {
     assert!(took_over <= RENEW_INTERVAL + POLL, "took {took_over:?}");
     assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_lease_table_stops_run_naming_the_table_region_and_command() {
+    let (mut w, _proxy) = setup("ha-notable").await;
+    w.settings.controller_extra = w
+        .settings
+        .controller_extra
+        .replace(TABLE, "no-such-lease-table");
+    w.write_config(&Desired {
+        active: "green",
+        revision: None,
+    });
+    let out = w.switchyard(&["run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no-such-lease-table"), "{err}");
+    assert!(err.contains("region us-east-1"), "{err}");
+    assert!(
+        err.contains(
+            "aws dynamodb create-table --table-name no-such-lease-table \
+             --attribute-definitions AttributeName=leaseName,AttributeType=S"
+        ),
+        "{err}"
+    );
+    // It never mutated: green was not provisioned.
+    let s = w.snapshot().await;
+    assert!(s.green.mark().is_none());
+    assert_eq!(s.green.capacity.1, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repair_takes_the_lease_by_handover_while_the_replicas_run() {
+    let (w, proxy) = setup("ha-repair").await;
+    let (a, b) = start_pair(&w);
+    let before = w.snapshot().await.record.unwrap().1;
+    let started = Instant::now();
+    // Blue is healthy, serving and recorded: marking it deployed again is a harmless write.
+    let out = w.switchyard(&[
+        "repair",
+        "mark-deployed",
+        "--runner",
+        "ha-repair-r0",
+        "--shard",
+        "blue",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("waiting for the lease ha-repair"));
+    let took = started.elapsed();
+    println!("repair with two replicas running took {took:?}");
+    assert_eq!(w.snapshot().await.record.unwrap().1, before + 1);
+    let seen = proxy.seen();
+    let writes: Vec<&Seen> = mutations(&seen, None);
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert_eq!(
+        writes[0].key, "testing",
+        "the command wrote it, nobody else"
+    );
+    // The leader handed over (and stopped leading), and a replica leads again.
+    assert!(gauge(&a, "switchyard_leader_transitions_total") >= 2.0);
+    let deadline = Instant::now() + LEASE_DURATION * 2;
+    while !(leads(&a) || leads(&b)) {
+        assert!(Instant::now() < deadline, "nobody leads after the repair");
+        std::thread::sleep(POLL);
+    }
+    assert!(took < LEASE_DURATION * 2, "the handover took {took:?}");
+}

@@ -6,6 +6,7 @@
 
 pub mod history;
 pub mod oracle;
+pub mod replicas;
 pub mod run;
 
 pub use run::{replay_command, run_seed};
