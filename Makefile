@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/debug/switchyard
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/switchyard
 
-.PHONY: build demo test unit e2e alerts lint bench soak tools delivery chart systemd image chart-schema
+.PHONY: build demo test e2e alerts lint bench soak tools delivery chart systemd image chart-schema
 
 build:
 	$(CARGO) build --locked
@@ -54,9 +54,11 @@ e2e:
 alerts:
 	$(CARGO) test --locked --test alert_rules --test e2e_alerts
 
+## rustfmt, clippy (warnings are errors), and cargo deny (advisories offline, licenses, bans).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	scripts/deny.sh
 
 bench:
 	$(CARGO) bench --locked
