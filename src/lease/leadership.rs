@@ -295,6 +295,15 @@ fn log_change(lease: &str, before: &LeadershipView, after: &LeadershipView) {
             "leading: {}",
             after.reason
         ),
+        // Letting go on purpose (shutdown, a handover) is no warning; losing the lease is.
+        (true, false) if after.reason == "shutting down" || after.reason.starts_with("handing") => {
+            info!(
+                lease,
+                replica = %after.me,
+                "standing down, no more mutations: {}",
+                after.reason
+            )
+        }
         (true, false) => warn!(
             lease,
             replica = %after.me,
