@@ -1,7 +1,7 @@
-//! The lease for a command (SPEC §12). Without `controller.leaderElection` the process is the
-//! only writer. With it, the daemon contends for the lease and keeps it while it can; a
-//! one-shot command that mutates (`repair`, `retry`, `run --once`) asks the holder to hand the
-//! lease over, mutates while it holds it, and gives it back, so that it never writes next to a
+//! The lease for a command (docs/high-availability.md). Without `controller.leaderElection` the
+//! process is the only writer. With it, the daemon contends for the lease and keeps it while it
+//! can; a one-shot command that mutates (`repair`, `retry`, `run --once`) asks the holder to hand
+//! the lease over, mutates while it holds it, and gives it back, so that it never writes next to a
 //! daemon that is writing too (invariant 9).
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! The lease in a DynamoDB table (SPEC §10: GetItem, PutItem and UpdateItem on the lease table
-//! only), written with conditional writes only.
+//! The lease in a DynamoDB table (docs/operations.md: GetItem, PutItem and UpdateItem on the lease
+//! table only), written with conditional writes only.
 //!
 //! The table has one key, `leaseName` (a string); one item per lease. Attributes:
 //! `recordVersion` (number, bumped by every acquire, renew and release), `leaseDurationMs`,

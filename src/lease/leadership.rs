@@ -63,7 +63,7 @@ pub struct Leadership(Inner);
 
 #[derive(Clone)]
 enum Inner {
-    /// No leader election: the only writer, always (SPEC §12).
+    /// No leader election: the only writer, always (docs/high-availability.md).
     Sole(Claimant),
     Elected(Arc<Elected>),
 }

@@ -24,7 +24,8 @@ pub struct ShardView {
     pub instances: usize,
     pub healthy_targets: u32,
     pub required: u32,
-    /// SPEC §1: desired capacity >= 1 and at least `required` instances InService, Healthy and
+    /// docs/how-it-decides.md: desired capacity >= 1 and at least `required` instances InService,
+    /// Healthy and
     /// `healthy` in the shard's TG.
     pub healthy: bool,
     /// The listener forwards to this shard's TG (perhaps among others).
@@ -89,8 +90,8 @@ impl RunnerView {
                 .and_then(|a| a.tags.get(MARK_TAG))
                 .and_then(|v| Mark::parse(v).ok())
                 .filter(|m| m.shard == shard);
-            // SPEC §1: the in-flight attempt's own capacity (from its mark), else the ASG's;
-            // ceil(capacity * minHealthyPercent / 100), written out here on purpose.
+            // docs/how-it-decides.md: the in-flight attempt's own capacity (from its mark), else
+            // the ASG's; ceil(capacity * minHealthyPercent / 100), written out here on purpose.
             let in_flight = mark.as_ref().filter(|m| {
                 m.state == MarkState::Provisioning
                     && shard == spec.active_shard
@@ -158,8 +159,9 @@ impl RunnerView {
             .filter(|m| shard == spec.active_shard && m.revision == spec.revision)
     }
 
-    /// A halt the observation alone proves (SPEC §3), or none. Conservative: only what the
-    /// spec states outright, so that a halt missing here is a controller bug, not a judgement.
+    /// A halt the observation alone proves (docs/how-it-decides.md), or none. Conservative: only
+    /// what the spec states outright, so that a halt missing here is a controller bug, not a
+    /// judgement.
     pub fn must_halt(&self) -> Option<String> {
         if !self.missing.is_empty() {
             return Some(format!("ResourceMissing: {}", self.missing.join(", ")));
@@ -192,7 +194,8 @@ impl RunnerView {
         {
             // An unrecorded attempt of the controller's own serving alone: the in-flight one
             // (a crash between the switch and the record), or one that failed or was abandoned
-            // after its switch, whose traffic goes back to the recorded shard (SPEC §4).
+            // after its switch, whose traffic goes back to the recorded shard
+            // (docs/how-it-decides.md).
             let explained = self
                 .serving
                 .is_some_and(|s| s != a && !deployed.contains(&s) && self.shards[s].mark.is_some());
@@ -206,7 +209,7 @@ impl RunnerView {
         None
     }
 
-    /// Whether a halt reason the controller reports is true of this world (SPEC §3).
+    /// Whether a halt reason the controller reports is true of this world (docs/how-it-decides.md).
     /// `foreign_write`: someone other than this controller wrote the record since it started.
     pub fn honest(&self, reason: &str, spec: &RunnerSpec, foreign_write: bool) -> bool {
         let active = self.active();
@@ -232,8 +235,8 @@ impl RunnerView {
         }
     }
 
-    /// SPEC §4's end state: the desired shard active, alone deployed, serving and healthy; the
-    /// other shard scaled to zero with nothing left running.
+    /// docs/how-it-decides.md's end state: the desired shard active, alone deployed, serving and
+    /// healthy; the other shard scaled to zero with nothing left running.
     pub fn converged(&self, spec: &RunnerSpec) -> Result<(), String> {
         let d = spec.active_shard;
         let o = d.other();
@@ -259,7 +262,7 @@ impl RunnerView {
     }
 }
 
-/// SPEC §3's record rules, written out again on purpose (not the core's parser).
+/// docs/how-it-decides.md's record rules, written out again on purpose (not the core's parser).
 pub fn parse_record(text: &str) -> Record {
     let malformed = |why: &str| Record::Malformed(why.to_owned());
     let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {

@@ -205,7 +205,7 @@ impl Checker {
             }
         }
         // A mark moves no traffic and no instance; it only says which capacity the attempt
-        // is judged against from now on (SPEC §1).
+        // is judged against from now on (docs/how-it-decides.md).
         let moves_nothing = matches!(step, Step::WriteMark { .. });
         if !moves_nothing && before.serving_ok() && !after.serving_ok() {
             return self.breach(format!(
@@ -787,9 +787,9 @@ impl<'h> Driver<'h> {
                         spec.name, halt.reason, halt.message
                     ));
                 }
-                // SPEC §3: an old mark explains no live traffic. With no shard recorded active
-                // (a first deployment the desired state left), traffic on the left attempt halts
-                // InactiveShardHealthyNotDeployed.
+                // docs/how-it-decides.md: an old mark explains no live traffic. With no shard
+                // recorded active (a first deployment the desired state left), traffic on the left
+                // attempt halts InactiveShardHealthyNotDeployed.
                 let abandoned_serving = matches!(
                     halt.reason.as_str(),
                     "TrafficMismatch" | "InactiveShardHealthyNotDeployed"
