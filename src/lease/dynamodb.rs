@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 
@@ -22,6 +24,7 @@ use super::settings::LeaseSettings;
 use super::store::{KEY_ATTRIBUTE, LeaseStore, StoreError};
 use crate::cloud::RequestObserver;
 use crate::cloud::aws::errors::{Failure, failure_of};
+use crate::cloud::aws::retry::MutationRetryClassifier;
 use crate::cloud::aws::{CONNECT_TIMEOUT, MAX_ATTEMPTS};
 
 /// One DynamoDB call, as the request metrics label it and the IAM policy grants it.
@@ -74,6 +77,10 @@ const UPDATED: &str = "updatedAt";
 
 pub struct DynamoLeaseStore {
     client: aws_sdk_dynamodb::Client,
+    /// PutItem and UpdateItem: repeated by the SDK only after an error that proves the write
+    /// was not applied (the rule for every mutation, docs/how-it-decides.md). A renewal repeated after it landed
+    /// would find its own version moved and look like a lost lease.
+    writer: aws_sdk_dynamodb::Client,
     table: String,
     region: String,
     observer: Arc<dyn RequestObserver>,
@@ -113,6 +120,15 @@ impl DynamoLeaseStore {
         let config = loader.load().await;
         DynamoLeaseStore {
             client: aws_sdk_dynamodb::Client::new(&config),
+            writer: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&config)
+                    .retry_classifier(
+                        MutationRetryClassifier::new()
+                            .reading::<PutItemError>()
+                            .reading::<UpdateItemError>(),
+                    )
+                    .build(),
+            ),
             table: settings.table.clone(),
             region: settings.region.clone(),
             observer,
@@ -251,7 +267,7 @@ impl LeaseStore for DynamoLeaseStore {
         let expr = expressions(write, me, lease_duration, &now);
         if let LeaseWrite::Create = write {
             let mut put = self
-                .client
+                .writer
                 .put_item()
                 .table_name(&self.table)
                 .item(KEY_ATTRIBUTE, AttributeValue::S(lease.to_owned()))
@@ -268,7 +284,7 @@ impl LeaseStore for DynamoLeaseStore {
         let out = self
             .call(
                 UPDATE_ITEM,
-                self.client
+                self.writer
                     .update_item()
                     .table_name(&self.table)
                     .key(KEY_ATTRIBUTE, AttributeValue::S(lease.to_owned()))
