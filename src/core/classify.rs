@@ -220,7 +220,11 @@ pub fn healthy_targets(asg: &AsgObservation, tg: &TargetGroupObservation) -> u32
             .filter(|i| targets.iter().any(|t| t.id == i.id && t.state == "healthy"))
             .count() as u32,
         // Not read: with ELB health checks the instance health already reflects the TG.
-        None if asg.health_check_type == "ELB" => healthy_instances.count() as u32,
+        // Unless the group is detached from the TG: its instances then receive no traffic,
+        // however healthy the ASG thinks they are.
+        None if asg.health_check_type == "ELB" && asg.target_group_arns.contains(&tg.arn) => {
+            healthy_instances.count() as u32
+        }
         None => 0,
     }
 }
@@ -246,7 +250,10 @@ pub fn assess(spec: &RunnerSpec, obs: &RunnerObservation) -> Result<Assessment, 
             .expect("checked by missing_resource");
         let healthy_targets = healthy_targets(asg, tg);
         let mark = MarkStatus::read(spec, shard, asg);
-        let required = spec.required_for(mark.attempt_capacity().unwrap_or(asg.desired_capacity));
+        // On an active or deployed shard a mark is history: such a shard is judged by its ASG.
+        let recorded = record.active_shard == Some(shard) || record.is_deployed(shard);
+        let attempt = mark.attempt_capacity().filter(|_| !recorded);
+        let required = spec.required_for(attempt.unwrap_or(asg.desired_capacity));
         let takes_traffic = listener
             .forward_to
             .contains(&spec.shards[shard].target_group_arn);
