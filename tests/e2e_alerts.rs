@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_support::{Daemon, Desired, World, record_json, world};
+use e2e_support::{Daemon, Desired, World, keep_unhealthy, record_json, world};
 use monitoring::{
     Alertmanager, Notification, Prometheus, RULES, RUNBOOK_BASE, Webhook, alerts,
     dashboard_queries, printed, promtool, read, wait_until,
@@ -57,36 +57,6 @@ fn rules_in_test_time(dir: &Path) -> PathBuf {
     let path = dir.join("switchyard.rules.yaml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Marks every instance of `asg` unhealthy as soon as it shows up, as a revision that never
-/// passes its health checks would look, until `stop` fires.
-fn keep_unhealthy(w: &World, asg: String, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    let client = w.autoscaling();
-    tokio::spawn(async move {
-        while !stop.is_cancelled() {
-            let groups = client
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&asg)
-                .send()
-                .await
-                .expect("describe");
-            for i in groups.auto_scaling_groups()[0].instances() {
-                if i.health_status() == Some("Healthy") {
-                    client
-                        .set_instance_health()
-                        .instance_id(i.instance_id().unwrap())
-                        .health_status("Unhealthy")
-                        .send()
-                        .await
-                        .expect("set instance health");
-                }
-            }
-            // Polls a real process, far more often than the grace period: no instance of this
-            // shard is ever judged healthy.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
 }
 
 /// Deletes the world's launch template, so that provisioning any revision of it fails.
