@@ -64,7 +64,7 @@ impl<'a> Attempt<'a> {
             memory.clear_streaks();
             return self.fail(FailOutcome::Failed);
         }
-        if let Some(step) = self.provision() {
+        if let Some(step) = self.provision(memory, now) {
             return Plan::act(Phase::Provisioning, step);
         }
         let stage = self.stage(switched, now);
@@ -107,13 +107,17 @@ impl<'a> Attempt<'a> {
     }
 
     /// `Provisioning` after the mark: the attempt's revision and capacity, then its TG.
-    fn provision(&self) -> Option<Step> {
+    fn provision(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> Option<Step> {
         let f = self.facts;
         let attempt = self.mark.capacity.unwrap_or(self.spec.settings.capacity);
         // Once traffic is on the shard (alone, or beside the other by a hand-edited listener),
-        // a hand-raised capacity is kept: it is never shrunk live. Nor is a healthy live shard
-        // touched at all: new instances would only add risk while it serves.
-        let capacity = if f.takes_traffic {
+        // or until it has drained after the listener left it, a hand-raised capacity is kept:
+        // it is never shrunk live (invariant 4). Nor is a healthy live shard touched at all:
+        // new instances would only add risk while it serves.
+        let draining = memory
+            .drained_at(self.shard, self.spec.settings.drain_delay)
+            .is_none_or(|at| now < at);
+        let capacity = if f.takes_traffic || draining {
             attempt.max(f.desired_capacity)
         } else {
             attempt

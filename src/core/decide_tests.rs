@@ -862,3 +862,24 @@ fn the_mark_of_a_recorded_attempt_is_deleted() {
         (Phase::Recording, Some(Step::DeleteMark { shard: Green }))
     );
 }
+
+/// Simulation seed 3388 (`drain-resize`): the listener left the in-flight shard, raised by hand
+/// to 3; the attempt's capacity of 2 is restored only once the shard has drained.
+#[test]
+fn a_shard_the_listener_just_left_is_not_shrunk_before_it_drains() {
+    let s = spec();
+    let raised = green_marked().capacity(3).healthy(3);
+    let obs = blue_live(&s, raised, Blue);
+    let mut memory = watching();
+    memory.traffic.green = Some(super::memory::Traffic::LeftBy(t(500)));
+    let d = at(&s, &obs, &memory, 530);
+    assert!(
+        !matches!(d.step, Some(Step::ConfigureShard { capacity: 2, .. })),
+        "{d:?}"
+    );
+    let d = at(&s, &obs, &memory, 560);
+    assert!(
+        matches!(d.step, Some(Step::ConfigureShard { capacity: 2, .. })),
+        "{d:?}"
+    );
+}

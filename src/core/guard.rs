@@ -385,40 +385,38 @@ fn live_or_recorded(c: &Context<'_>) -> Result<(), String> {
 
 // ---- 4. a live shard is kept, and a shard that took traffic drains before it goes ----
 
-/// The shard a step shrinks, and whether it goes to zero.
-fn shrunk(c: &Context<'_>) -> Option<(Shard, bool)> {
+/// The shard a step shrinks (to zero or not).
+fn shrunk(c: &Context<'_>) -> Option<Shard> {
     match c.step {
-        Step::ScaleToZero { shard } => Some((*shard, true)),
+        Step::ScaleToZero { shard } => Some(*shard),
         Step::ConfigureShard {
             shard, capacity, ..
-        } if *capacity < c.world.facts[*shard].desired_capacity => Some((*shard, false)),
+        } if *capacity < c.world.facts[*shard].desired_capacity => Some(*shard),
         _ => None,
     }
 }
 
 fn shrinks_active(c: &Context<'_>) -> Result<(), String> {
     match shrunk(c) {
-        Some((shard, _)) if c.world.facts[shard].active => Err(format!("{shard} is active")),
+        Some(shard) if c.world.facts[shard].active => Err(format!("{shard} is active")),
         _ => Ok(()),
     }
 }
 
 fn shrinks_traffic(c: &Context<'_>) -> Result<(), String> {
     match shrunk(c) {
-        Some((shard, _)) if c.world.facts[shard].takes_traffic => {
-            Err(format!("{shard} takes traffic"))
-        }
+        Some(shard) if c.world.facts[shard].takes_traffic => Err(format!("{shard} takes traffic")),
         _ => Ok(()),
     }
 }
 
-/// Refuses a scale to zero before `until` (invariant 4's drain).
+/// Refuses a scale-down (to zero or not) before `until` (invariant 4's drain).
 fn drains_until(
     c: &Context<'_>,
     until: impl Fn(Shard) -> Option<DateTime<Utc>>,
 ) -> Result<(), String> {
     match shrunk(c) {
-        Some((shard, true)) => match until(shard) {
+        Some(shard) => match until(shard) {
             Some(until) if c.now < until => {
                 Err(format!("{shard} took traffic and drains until {until}"))
             }

@@ -566,3 +566,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_shrink_that_is_not_to_zero_waits_for_the_drain_too() {
+    let s = spec();
+    let obs = blue_live(
+        &s,
+        ShardState::up("2")
+            .capacity(3)
+            .healthy(3)
+            .marked(Green, Some("2"), 0, Provisioning),
+        Blue,
+    );
+    let mut memory = RunnerMemory::default();
+    memory.traffic.green = Some(Traffic::LeftBy(t(500)));
+    let step = Step::ConfigureShard {
+        shard: Green,
+        capacity: 2,
+        revision: Some("2".into()),
+    };
+    assert!(guard(&step, &s, &obs, &memory, Actor::Controller, t(530)).is_err());
+    assert!(guard(&step, &s, &obs, &memory, Actor::Controller, t(560)).is_ok());
+}
