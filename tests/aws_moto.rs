@@ -16,7 +16,7 @@ use switchyard::cloud::aws::AwsCloud;
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use switchyard::config::AwsSettings;
 use switchyard::core::{
-    FailOutcome, Found, MARK_TAG, Mark, MarkState, RecordObservation, RecordWrite,
+    FailOutcome, Found, Listener, MARK_TAG, Mark, MarkState, RecordObservation, RecordWrite,
     RunnerObservation, RunnerSettings, RunnerSpec, Shard, ShardPair, ShardSpec, StatusRecord, Step,
 };
 
@@ -136,7 +136,10 @@ fn runner_spec(runner: &Value) -> RunnerSpec {
         active_shard: Shard::Blue,
         revision: None,
         paused: false,
-        listener_arn: runner["listenerArn"].as_str().unwrap().to_string(),
+        listener: match runner["listenerRuleArn"].as_str() {
+            Some(rule) => Listener::Rule(rule.to_string()),
+            None => Listener::Default(runner["listenerArn"].as_str().unwrap().to_string()),
+        },
         shards: ShardPair {
             blue: shard("blue"),
             green: shard("green"),
@@ -574,7 +577,7 @@ async fn resources_deleted_out_of_band_are_missing() {
     // batch as a healthy one.
     let mut ghost = w.runners[1].clone();
     ghost.shards.green.target_group_arn = unknown_id(&ghost.shards.green.target_group_arn);
-    ghost.listener_arn = unknown_id(&ghost.listener_arn);
+    ghost.listener = Listener::Default(unknown_id(ghost.listener.arn()));
 
     let observed = w
         .cloud

@@ -671,7 +671,7 @@ impl<'h> Driver<'h> {
                 }
             }
             Event::ListenerByHand { runner, to } => {
-                let listener = self.specs[*runner].listener_arn.clone();
+                let listener = self.specs[*runner].listener.clone();
                 let current = self.sim.listener_targets(&listener).unwrap_or_default();
                 self.saved_listener.entry(*runner).or_insert(current);
                 let targets = match to {
@@ -683,7 +683,7 @@ impl<'h> Driver<'h> {
             }
             Event::ListenerRestored(runner) => {
                 if let Some(saved) = self.saved_listener.remove(runner) {
-                    let listener = self.specs[*runner].listener_arn.clone();
+                    let listener = self.specs[*runner].listener.clone();
                     let targets: Vec<&str> = saved.iter().map(String::as_str).collect();
                     self.sim.set_listener_targets(&listener, &targets);
                 }
