@@ -66,7 +66,7 @@ async fn deploying_a_runner_on_a_rule_changes_only_its_rules_forward_action() {
         .iter()
         .map(|x| x.target_group_arn().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(forward, [a.green_tg.clone()]);
+    assert_eq!(forward, [a.green_tg.as_str()]);
     assert_eq!(after_a.priority(), rule_a.priority());
     assert_eq!(
         format!("{:?}", after_a.conditions()),
