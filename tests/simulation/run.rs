@@ -50,6 +50,8 @@ pub struct Outcome {
     pub steps: u64,
     pub failure: Option<String>,
     pub kinds: Vec<&'static str>,
+    /// ModifyRule calls made: switches of runners on listener rules.
+    pub rule_switches: u64,
 }
 
 /// Runs one seed. `verbose` prints the whole trace as it happens.
@@ -537,6 +539,12 @@ impl<'h> Driver<'h> {
             steps: c.steps,
             failure,
             kinds: self.history.kinds().collect(),
+            rule_switches: self
+                .sim
+                .calls()
+                .get(&("elbv2", "ModifyRule"))
+                .copied()
+                .unwrap_or(0),
         }
     }
 
@@ -886,8 +894,16 @@ fn yaml(h: &History) -> String {
         let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
         let _ = write!(
             runners,
-            "  - name: {name}\n    activeShard: {desired}\n    revision: \"{revision}\"\n    paused: {paused}\n    capacity: {capacity}\n    minHealthyPercent: {mhp}\n    listenerArn: {arn}:listener/app/lb-{name}/1\n    shards:\n      blue: {{ autoScalingGroup: {name}-blue, targetGroupArn: {arn}:targetgroup/{name}-blue/1 }}\n      green: {{ autoScalingGroup: {name}-green, targetGroupArn: {arn}:targetgroup/{name}-green/2 }}\n",
+            "  - name: {name}\n    activeShard: {desired}\n    revision: \"{revision}\"\n    paused: {paused}\n    capacity: {capacity}\n    minHealthyPercent: {mhp}\n    {listener}\n    shards:\n      blue: {{ autoScalingGroup: {name}-blue, targetGroupArn: {arn}:targetgroup/{name}-blue/1 }}\n      green: {{ autoScalingGroup: {name}-green, targetGroupArn: {arn}:targetgroup/{name}-green/2 }}\n",
             name = r.name,
+            listener = if r.on_rule {
+                format!(
+                    "listenerRuleArn: {arn}:listener-rule/app/lb-shared/1/80/{}",
+                    r.name
+                )
+            } else {
+                format!("listenerArn: {arn}:listener/app/lb-{}/1", r.name)
+            },
             desired = r.desired,
             revision = r.revision,
             paused = r.paused,
