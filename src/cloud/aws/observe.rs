@@ -241,28 +241,11 @@ impl AwsCloud {
             .collect())
     }
 
-    /// One unknown ARN fails a whole DescribeListeners call, so a batch that fails that way is
-    /// asked again one ARN at a time (rare: only after something was deleted).
     async fn describe_listeners_or_each(
         &self,
         arns: Vec<String>,
     ) -> Result<Vec<ListenerObservation>, CloudError> {
-        match self.describe_listener_batch(arns.clone()).await {
-            Err(CloudError::ResourceMissing { .. }) => {
-                let mut found = Vec::new();
-                if arns.len() > 1 {
-                    for arn in arns {
-                        match self.describe_listener_batch(vec![arn]).await {
-                            Ok(l) => found.extend(l),
-                            Err(CloudError::ResourceMissing { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Ok(found)
-            }
-            other => other,
-        }
+        batch_or_each(arns, |batch| self.describe_listener_batch(batch)).await
     }
 
     async fn describe_listener_batch(
@@ -319,28 +302,11 @@ impl AwsCloud {
             .collect())
     }
 
-    /// As for listeners: one unknown ARN fails the whole call, so such a batch is asked again
-    /// one rule at a time.
     async fn describe_rules_or_each(
         &self,
         arns: Vec<String>,
     ) -> Result<Vec<(String, Vec<Action>)>, CloudError> {
-        match self.describe_rule_batch(arns.clone()).await {
-            Err(CloudError::ResourceMissing { .. }) => {
-                let mut found = Vec::new();
-                if arns.len() > 1 {
-                    for arn in arns {
-                        match self.describe_rule_batch(vec![arn]).await {
-                            Ok(r) => found.extend(r),
-                            Err(CloudError::ResourceMissing { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Ok(found)
-            }
-            other => other,
-        }
+        batch_or_each(arns, |batch| self.describe_rule_batch(batch)).await
     }
 
     pub(super) async fn describe_rule_batch(
@@ -564,6 +530,31 @@ where
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await
+}
+
+/// One unknown ARN fails a whole ELBv2 describe call, so a batch that fails that way is asked
+/// again one ARN at a time (rare: only after something was deleted); what is gone is left out.
+async fn batch_or_each<T, F, Fut>(arns: Vec<String>, describe: F) -> Result<Vec<T>, CloudError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, CloudError>>,
+{
+    match describe(arns.clone()).await {
+        Err(CloudError::ResourceMissing { .. }) => {
+            let mut found = Vec::new();
+            if arns.len() > 1 {
+                for arn in arns {
+                    match describe(vec![arn]).await {
+                        Ok(one) => found.extend(one),
+                        Err(CloudError::ResourceMissing { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(found)
+        }
+        other => other,
+    }
 }
 
 /// At rest, instances of an ELB-checked group already carry the target health.
