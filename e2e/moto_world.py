@@ -1,12 +1,17 @@
 """Builds switchyard's world in a moto server through the real AWS APIs and prints it as JSON.
 
-usage: moto_world.py ENDPOINT PREFIX RUNNERS [CAPACITY]
+usage: moto_world.py ENDPOINT PREFIX RUNNERS [CAPACITY [rules]]
        moto_world.py ENDPOINT delete-launch-template ID
 
 Per runner: two target groups (blue, green) behind one listener of a shared ALB that forwards to
 blue; two ASGs with HealthCheckType=ELB attached to their target groups (blue at CAPACITY, green
 at 0), both launching one shared launch template (versions 1 and 2 exist); and the status record
 naming blue active and deployed.
+
+With `rules`, the runners share one listener instead: its default action forwards to a target
+group of no runner (`defaultTargetGroupArn`), and each runner has a host-header rule
+(`<name>.example.com`) forwarding to its blue; runners then carry `listenerRuleArn`, and the
+world the shared `listenerArn`.
 """
 
 import json
@@ -33,6 +38,7 @@ def main():
         return
     endpoint, prefix, runners = sys.argv[1], sys.argv[2], int(sys.argv[3])
     capacity = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    on_rules = len(sys.argv) > 5 and sys.argv[5] == "rules"
     ec2 = client("ec2", endpoint)
     elb = client("elbv2", endpoint)
     asg = client("autoscaling", endpoint)
@@ -58,6 +64,18 @@ def main():
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
 
     world = {"vpc": vpc, "subnets": subnets, "launchTemplateId": template_id, "runners": []}
+    if on_rules:
+        default_tg = elb.create_target_group(
+            Name=f"{prefix}-default"[-32:], Protocol="HTTP", Port=80, VpcId=vpc
+        )["TargetGroups"][0]["TargetGroupArn"]
+        shared = elb.create_listener(
+            LoadBalancerArn=lb_arn,
+            Protocol="HTTP",
+            Port=8000,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": default_tg}],
+        )["Listeners"][0]["ListenerArn"]
+        world["listenerArn"] = shared
+        world["defaultTargetGroupArn"] = default_tg
     for i in range(runners):
         name = f"{prefix}-r{i}"
         shards = {}
@@ -93,12 +111,30 @@ def main():
                 ],
             )
             shards[shard] = {"autoScalingGroup": f"{name}-{shard}", "targetGroupArn": tg}
-        listener = elb.create_listener(
-            LoadBalancerArn=lb_arn,
-            Protocol="HTTP",
-            Port=8000 + i,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": shards["blue"]["targetGroupArn"]}],
-        )["Listeners"][0]["ListenerArn"]
+        forward = [{"Type": "forward", "TargetGroupArn": shards["blue"]["targetGroupArn"]}]
+        if on_rules:
+            route = {
+                "listenerRuleArn": elb.create_rule(
+                    ListenerArn=world["listenerArn"],
+                    Priority=10 + i,
+                    Conditions=[
+                        {
+                            "Field": "host-header",
+                            "HostHeaderConfig": {"Values": [f"{name}.example.com"]},
+                        }
+                    ],
+                    Actions=forward,
+                )["Rules"][0]["RuleArn"]
+            }
+        else:
+            route = {
+                "listenerArn": elb.create_listener(
+                    LoadBalancerArn=lb_arn,
+                    Protocol="HTTP",
+                    Port=8000 + i,
+                    DefaultActions=forward,
+                )["Listeners"][0]["ListenerArn"]
+            }
         parameter = f"/switchyard/runner/{name}/deployment_status"
         ssm.put_parameter(
             Name=parameter,
@@ -113,7 +149,7 @@ def main():
             ),
         )
         world["runners"].append(
-            {"name": name, "listenerArn": listener, "statusParameter": parameter, "shards": shards}
+            {"name": name, **route, "statusParameter": parameter, "shards": shards}
         )
     json.dump(world, sys.stdout)
 

@@ -16,7 +16,7 @@ use switchyard::cloud::aws::AwsCloud;
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use switchyard::config::AwsSettings;
 use switchyard::core::{
-    FailOutcome, Found, MARK_TAG, Mark, MarkState, RecordObservation, RecordWrite,
+    FailOutcome, Found, Listener, MARK_TAG, Mark, MarkState, RecordObservation, RecordWrite,
     RunnerObservation, RunnerSettings, RunnerSpec, Shard, ShardPair, ShardSpec, StatusRecord, Step,
 };
 
@@ -73,6 +73,16 @@ struct World {
 /// Resets moto and builds `runners` runners: blue active, deployed, serving and at capacity 2;
 /// green at 0.
 async fn world(runners: usize) -> World {
+    build_world(runners, false).await
+}
+
+/// As `world`, but the runners share one listener through host-header rules, and the listener's
+/// default action forwards to a target group of no runner.
+async fn world_on_rules(runners: usize) -> World {
+    build_world(runners, true).await
+}
+
+async fn build_world(runners: usize, on_rules: bool) -> World {
     // Async-aware so a waiting test yields; it does not poison when a test fails.
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let turn = TURN.lock().await;
@@ -81,6 +91,7 @@ async fn world(runners: usize) -> World {
     let out = Command::new(&moto.python)
         .arg(repo().join("e2e/moto_world.py"))
         .args([&moto.endpoint, "sy", &runners.to_string()])
+        .args(if on_rules { &["2", "rules"][..] } else { &[] })
         .stderr(Stdio::inherit())
         .output()
         .expect("run moto_world.py");
@@ -136,7 +147,10 @@ fn runner_spec(runner: &Value) -> RunnerSpec {
         active_shard: Shard::Blue,
         revision: None,
         paused: false,
-        listener_arn: runner["listenerArn"].as_str().unwrap().to_string(),
+        listener: match runner["listenerRuleArn"].as_str() {
+            Some(rule) => Listener::Rule(rule.to_string()),
+            None => Listener::Default(runner["listenerArn"].as_str().unwrap().to_string()),
+        },
         shards: ShardPair {
             blue: shard("blue"),
             green: shard("green"),
@@ -574,7 +588,7 @@ async fn resources_deleted_out_of_band_are_missing() {
     // batch as a healthy one.
     let mut ghost = w.runners[1].clone();
     ghost.shards.green.target_group_arn = unknown_id(&ghost.shards.green.target_group_arn);
-    ghost.listener_arn = unknown_id(&ghost.listener_arn);
+    ghost.listener = Listener::Default(unknown_id(ghost.listener.arn()));
 
     let observed = w
         .cloud
@@ -843,4 +857,73 @@ async fn the_account_is_checked_again_before_a_mutation_after_a_credential_refre
     assert_eq!(obs.account_id, ACCOUNT);
     assert_eq!(asg(&obs, Shard::Blue).desired_capacity, 2);
     assert_eq!(asg(&obs, Shard::Green).mark(), Some(Ok(provisioning)));
+}
+
+/// Runners on rules of one listener: their rules are read in one DescribeRules call, no
+/// listener is read, the switch of one rule is one ModifyRule (its actions were remembered from
+/// the observation) that leaves its conditions and every other rule as they were, and a rule
+/// deleted out of band is missing for its runner alone.
+#[tokio::test]
+async fn runners_on_rules_share_one_describe_rules_call_and_switch_alone() {
+    let w = world_on_rules(3).await;
+    let obs = w.observe(Detail::Light).await;
+    let counts = w.recorder.counts();
+    assert_eq!(counts.get("DescribeRules"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeListeners"), None, "{counts:?}");
+    for (o, spec) in obs.iter().zip(&w.runners) {
+        assert!(spec.listener.is_rule());
+        assert_eq!(
+            o.listener.present().expect("rule").forward_to,
+            [spec.shards.blue.target_group_arn.as_str()]
+        );
+    }
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&w.sdk().await);
+    let describe = |arn: String| {
+        let elb = elb.clone();
+        async move {
+            elb.describe_rules()
+                .rule_arns(arn)
+                .send()
+                .await
+                .unwrap()
+                .rules()[0]
+                .clone()
+        }
+    };
+    let arn = |i: usize| w.runners[i].listener.arn().to_string();
+    let before = describe(arn(0)).await;
+    let other = format!("{:?}", describe(arn(1)).await);
+    w.recorder.take();
+    w.apply(Step::SwitchListener { to: Shard::Green })
+        .await
+        .unwrap();
+    assert_eq!(
+        w.recorder.take(),
+        vec![("elbv2", "ModifyRule", "success")],
+        "one ModifyRule, no describe: the rule's actions came with the observation"
+    );
+    let after = describe(arn(0)).await;
+    assert_eq!(
+        after
+            .actions()
+            .iter()
+            .filter_map(|a| a.target_group_arn())
+            .collect::<Vec<_>>(),
+        [w.runners[0].shards.green.target_group_arn.as_str()]
+    );
+    assert_eq!(
+        format!("{:?}", after.conditions()),
+        format!("{:?}", before.conditions())
+    );
+    assert_eq!(format!("{:?}", describe(arn(1)).await), other);
+
+    elb.delete_rule().rule_arn(arn(1)).send().await.unwrap();
+    let obs = w.observe(Detail::Light).await;
+    assert_eq!(obs[1].listener, Found::Missing);
+    assert_eq!(
+        obs[0].listener.present().expect("rule").forward_to,
+        [w.runners[0].shards.green.target_group_arn.as_str()]
+    );
+    assert!(obs[2].listener.present().is_some());
 }

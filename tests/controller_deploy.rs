@@ -4,7 +4,9 @@
 mod controller_support;
 
 use controller_support::*;
-use switchyard::core::{HaltReason, MARK_TAG, Mark, MarkState, Phase, Shard, StatusRecord, Step};
+use switchyard::core::{
+    HaltReason, Listener, MARK_TAG, Mark, MarkState, Phase, Shard, StatusRecord, Step,
+};
 
 fn record(h: &Harness) -> StatusRecord {
     let (value, _) = h.record().expect("the record exists");
@@ -89,6 +91,50 @@ async fn blue_to_green_converges_with_record_listener_and_capacities() {
         events.iter().any(|e| e.reason == "SwitchListener"),
         "{events:#?}"
     );
+}
+
+/// A runner on a listener rule (many runners share one ALB): the deployment switches the rule
+/// through ModifyRule and no listener is ever created, read or modified for it.
+#[tokio::test(start_paused = true)]
+async fn blue_to_green_on_a_listener_rule_switches_the_rule() {
+    let scenario = Scenario {
+        on_rule: true,
+        ..Scenario::blue_to_green()
+    };
+    let mut h = Harness::new(scenario.config());
+    let done = h.converge().await;
+    h.never_halted();
+    assert!(done.halt.is_none());
+    assert_eq!(record(&h).active_shard, Some(Shard::Green));
+    assert_eq!(
+        h.sim().listener_targets(&Listener::Rule(RULE.into())),
+        Some(vec![GREEN_TG.to_owned()])
+    );
+    assert_eq!(
+        h.sim()
+            .listener_targets(&Listener::Default(LISTENER.into())),
+        None
+    );
+    assert_eq!(h.capacity(BLUE_ASG), 0);
+    let calls = h.sim().calls();
+    assert_eq!(calls.get(&("elbv2", "ModifyRule")), Some(&1));
+    assert_eq!(calls.get(&("elbv2", "ModifyListener")), None);
+    assert_eq!(calls.get(&("elbv2", "DescribeListeners")), None);
+
+    // Edited by hand back to blue: the rule no longer forwards to the active shard.
+    h.sim()
+        .set_listener_targets(&Listener::Rule(RULE.into()), &[BLUE_TG]);
+    let d = h.halt(HaltReason::TrafficMismatch).await;
+    assert!(
+        d.halt
+            .unwrap()
+            .repair
+            .unwrap()
+            .contains("aws elbv2 modify-rule --rule-arn"),
+    );
+    // Deleted: the rule is a missing resource.
+    h.sim().delete_listener(&Listener::Rule(RULE.into()));
+    h.halt(HaltReason::ResourceMissing).await;
 }
 
 /// A revision that never becomes healthy fails at the progress deadline: marked failed, scaled to

@@ -1,5 +1,6 @@
 //! End to end: AWS calls per steady tick (docs/operations.md), measured from the daemon's own
-//! `switchyard_cloud_requests_total` against moto's server, for 1 and 50 runners at rest.
+//! `switchyard_cloud_requests_total` against moto's server, for 1 and 50 runners at rest, each
+//! on a listener of its own or all on host-header rules of one shared listener.
 //! The figures are printed (BENCHMARKS.md keeps them) and bounded, so that a change that
 //! makes every tick more expensive fails here.
 
@@ -8,7 +9,7 @@ mod e2e_support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use e2e_support::{Daemon, Desired, world};
+use e2e_support::{Daemon, Desired, world, world_on_rules};
 
 /// `switchyard_reconcile_duration_seconds_count`: one per runner per pass.
 fn reconciles(metrics: &str) -> f64 {
@@ -40,8 +41,12 @@ async fn steady(daemon: &Daemon, runners: usize, ticks: usize) -> (BTreeMap<Stri
     }
 }
 
-async fn measure(prefix: &str, runners: usize) -> f64 {
-    let mut w = world(prefix, runners).await;
+async fn measure(prefix: &str, runners: usize, on_rules: bool) -> f64 {
+    let mut w = if on_rules {
+        world_on_rules(prefix, runners).await
+    } else {
+        world(prefix, runners).await
+    };
     w.settings.sync_interval = "1s";
     w.write_config(&Desired {
         active: "blue",
@@ -65,15 +70,18 @@ async fn measure(prefix: &str, runners: usize) -> f64 {
     let per_runner_tick = total / reconciled;
     let per_tick = per_runner_tick * runners as f64;
     eprintln!(
-        "AWS calls per steady tick, {runners} runner(s): {per_tick:.2} per tick, \
-         {per_runner_tick:.3} per runner per tick; over {reconciled} runner-reconciles: {calls:?}"
+        "AWS calls per steady tick, {runners} runner(s){}: {per_tick:.2} per tick, \
+         {per_runner_tick:.3} per runner per tick; over {reconciled} runner-reconciles: {calls:?}",
+        if on_rules { " on rules" } else { "" }
     );
+    let route = if on_rules {
+        "DescribeRules"
+    } else {
+        "DescribeListeners"
+    };
     for op in calls.keys() {
         assert!(
-            matches!(
-                op.as_str(),
-                "GetParameters" | "DescribeAutoScalingGroups" | "DescribeListeners"
-            ),
+            matches!(op.as_str(), "GetParameters" | "DescribeAutoScalingGroups") || op == route,
             "at rest only the batched reads are made, not {op}: {calls:?}"
         );
     }
@@ -84,13 +92,30 @@ async fn measure(prefix: &str, runners: usize) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_calls_per_steady_tick() {
     // One SSM read, one Auto Scaling describe, one listener describe.
-    let one = measure("eco1", 1).await;
+    let one = measure("eco1", 1, false).await;
     assert!(one <= 3.0 + 1e-9, "1 runner: {one} calls per tick");
     // 5 GetParameters (10 names each), 1 DescribeAutoScalingGroups (100 groups), 3
     // DescribeListeners (20 ARNs each): 9 calls, 0.18 per runner, inside the 0.2 target.
-    let fifty = measure("eco50", 50).await;
+    let fifty = measure("eco50", 50, false).await;
     assert!(
         fifty / 50.0 <= 0.2 + 1e-9,
         "50 runners: {fifty} calls per tick"
+    );
+}
+
+/// Runners on rules cost what runners on listeners cost: DescribeRules by ARN, 20 a call, in
+/// place of DescribeListeners; no listener is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_calls_per_steady_tick_on_listener_rules() {
+    let one = measure("ecor1", 1, true).await;
+    assert!(
+        one <= 3.0 + 1e-9,
+        "1 runner on a rule: {one} calls per tick"
+    );
+    // 5 GetParameters, 1 DescribeAutoScalingGroups, 3 DescribeRules: 9 calls, 0.18 per runner.
+    let fifty = measure("ecor50", 50, true).await;
+    assert!(
+        fifty / 50.0 <= 0.2 + 1e-9,
+        "50 runners on rules: {fifty} calls per tick"
     );
 }

@@ -113,6 +113,7 @@ pub struct RawDefaults {
 // flatten with deny_unknown_fields, and flatten would also lose the key paths of errors.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["listenerArn"]}, {"required": ["listenerRuleArn"]}]))]
 pub struct RawRunner {
     /// `[a-z0-9-]`, 1 to 63 characters, unique in the file.
     #[schemars(with = "String", regex(pattern = r"^[a-z0-9-]{1,63}$"))]
@@ -125,9 +126,14 @@ pub struct RawRunner {
     /// Observe and report, never mutate.
     #[serde(default)]
     pub paused: bool,
-    /// The ALB listener (or listener rule) whose forward action carries the runner's traffic.
-    #[schemars(with = "String")]
-    pub listener_arn: Spanned<String>,
+    /// The ALB listener whose default action forwards the runner's traffic. Exactly one of
+    /// `listenerArn` and `listenerRuleArn`.
+    #[schemars(with = "Option<String>")]
+    pub listener_arn: Option<Spanned<String>>,
+    /// The listener rule (e.g. a host-header rule on a shared ALB) whose forward action carries
+    /// the runner's traffic. Exactly one of `listenerArn` and `listenerRuleArn`.
+    #[schemars(with = "Option<String>")]
+    pub listener_rule_arn: Option<Spanned<String>>,
     pub shards: RawShards,
 
     /// Overrides `defaults.capacity`.

@@ -13,7 +13,7 @@ use super::raw::{
     HumanDuration, RawAws, RawCloud, RawController, RawFile, RawRunner,
 };
 use super::{AwsSettings, CloudKind, Config, ControllerConfig};
-use crate::core::{RunnerSettings, RunnerSpec, ShardPair, ShardSpec};
+use crate::core::{Listener, RunnerSettings, RunnerSpec, ShardPair, ShardSpec};
 
 pub const MAX_NAME_LEN: usize = 63;
 
@@ -335,13 +335,7 @@ fn resolve_runner(
         problems,
     );
 
-    if raw.listener_arn.value.trim().is_empty() {
-        problems.at(
-            format!("{at}.listenerArn"),
-            Some(&raw.listener_arn),
-            "must not be empty",
-        );
-    }
+    let listener = resolve_listener(&at, raw, problems);
     let shards = &raw.shards;
     for (shard, s) in [("blue", &shards.blue), ("green", &shards.green)] {
         if s.auto_scaling_group.value.trim().is_empty() {
@@ -395,7 +389,7 @@ fn resolve_runner(
         active_shard: raw.active_shard,
         revision,
         paused: raw.paused,
-        listener_arn: raw.listener_arn.value.trim().to_owned(),
+        listener,
         shards: ShardPair {
             blue: shard_spec(&shards.blue),
             green: shard_spec(&shards.green),
@@ -403,6 +397,64 @@ fn resolve_runner(
         settings,
         status_parameter: template.replace("{runner}", &name),
         expected_account_id,
+    }
+}
+
+/// `listenerArn` or `listenerRuleArn`, exactly one. An ARN of the other kind under either key is
+/// caught here: a rule's ARN given as `listenerArn` would otherwise surface only as a
+/// `ResourceMissing` halt at run time.
+fn resolve_listener(at: &str, raw: &RawRunner, problems: &mut Problems) -> Listener {
+    const LISTENER_ARN: &str = "listenerArn";
+    const RULE_ARN: &str = "listenerRuleArn";
+    match (&raw.listener_arn, &raw.listener_rule_arn) {
+        (Some(_), Some(rule)) => {
+            problems.at(
+                format!("{at}.{RULE_ARN}"),
+                Some(rule),
+                format!("{LISTENER_ARN} is set as well: give exactly one of {LISTENER_ARN} and {RULE_ARN}"),
+            );
+            Listener::Rule(rule.value.trim().to_owned())
+        }
+        (None, None) => {
+            problems.at(
+                at.to_owned(),
+                Some(&raw.name),
+                format!("needs exactly one of {LISTENER_ARN} (a listener's default action) and {RULE_ARN} (a listener rule)"),
+            );
+            Listener::Default(String::new())
+        }
+        (Some(arn), None) => {
+            let value = arn.value.trim();
+            if value.is_empty() {
+                problems.at(
+                    format!("{at}.{LISTENER_ARN}"),
+                    Some(arn),
+                    "must not be empty",
+                );
+            } else if value.contains(":listener-rule/") {
+                problems.at(
+                    format!("{at}.{LISTENER_ARN}"),
+                    Some(arn),
+                    format!("{value:?} is a listener rule's ARN: give it as {RULE_ARN}"),
+                );
+            }
+            Listener::Default(value.to_owned())
+        }
+        (None, Some(rule)) => {
+            let value = rule.value.trim();
+            if value.is_empty() {
+                problems.at(format!("{at}.{RULE_ARN}"), Some(rule), "must not be empty");
+            } else if value.contains(":listener/") {
+                problems.at(
+                    format!("{at}.{RULE_ARN}"),
+                    Some(rule),
+                    format!(
+                        "{value:?} is a listener's ARN, not a rule's: give it as {LISTENER_ARN}"
+                    ),
+                );
+            }
+            Listener::Rule(value.to_owned())
+        }
     }
 }
 

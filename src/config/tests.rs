@@ -2,7 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::core::{RunnerSettings, Shard};
+use crate::core::{Listener, RunnerSettings, Shard};
 
 const SIM: &str = "controller:\n  cloud: simulated\n";
 
@@ -176,6 +176,71 @@ fn empty_revision_is_rejected() {
         &sim_with("", &[runner("a", "revision: \"\"")]),
         "runners[0].revision",
     );
+    assert!(p.message.contains("must not be empty"), "{p:?}");
+}
+
+const LISTENER_LINE: &str =
+    "    listenerArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/a\n";
+const RULE_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/lb/1/2/3";
+
+#[test]
+fn a_runner_may_name_a_listener_rule_instead_of_a_listener() {
+    let text = sim_with("", &[runner("a", &format!("listenerRuleArn: {RULE_ARN}"))]).replacen(
+        LISTENER_LINE,
+        "",
+        1,
+    );
+    let config = ok(&text);
+    assert_eq!(config.runners[0].listener, Listener::Rule(RULE_ARN.into()));
+    let config = ok(&sim_with("", &[runner("a", "")]));
+    assert!(matches!(config.runners[0].listener, Listener::Default(_)));
+}
+
+#[test]
+fn a_runner_names_exactly_one_of_listener_and_listener_rule() {
+    let both = sim_with("", &[runner("a", &format!("listenerRuleArn: {RULE_ARN}"))]);
+    let p = problem_at(&both, "runners[0].listenerRuleArn");
+    assert!(
+        p.message.contains("listenerArn is set as well")
+            && p.message
+                .contains("exactly one of listenerArn and listenerRuleArn"),
+        "{p:?}"
+    );
+    assert_eq!(p.line, Some(10));
+
+    let neither = sim_with("", &[runner("a", "")]).replacen(LISTENER_LINE, "", 1);
+    let p = problem_at(&neither, "runners[0]");
+    assert!(
+        p.message.contains(
+            "needs exactly one of listenerArn (a listener's default action) and listenerRuleArn"
+        ),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn an_arn_of_the_other_kind_is_caught_naming_the_right_key() {
+    let rule_as_listener = sim_with("", &[runner("a", "")]).replacen(
+        LISTENER_LINE,
+        &format!("    listenerArn: {RULE_ARN}\n"),
+        1,
+    );
+    let p = problem_at(&rule_as_listener, "runners[0].listenerArn");
+    assert!(p.message.contains("give it as listenerRuleArn"), "{p:?}");
+
+    let listener = LISTENER_LINE.trim().trim_start_matches("listenerArn: ");
+    let listener_as_rule = sim_with("", &[runner("a", "")]).replacen(
+        LISTENER_LINE,
+        &format!("    listenerRuleArn: {listener}\n"),
+        1,
+    );
+    let p = problem_at(&listener_as_rule, "runners[0].listenerRuleArn");
+    assert!(p.message.contains("give it as listenerArn"), "{p:?}");
+
+    let empty =
+        sim_with("", &[runner("a", "")]).replacen(LISTENER_LINE, "    listenerRuleArn: \"\"\n", 1);
+    let p = problem_at(&empty, "runners[0].listenerRuleArn");
     assert!(p.message.contains("must not be empty"), "{p:?}");
 }
 
@@ -629,7 +694,7 @@ fn anchors_and_aliases_in_moderation_are_accepted() {
     .replacen("    listenerArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/a\n", "", 1)
     .replacen("    listenerArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/b\n", "", 1);
     let config = ok(&text);
-    assert_eq!(config.runners[1].listener_arn, "arn:listener/shared");
+    assert_eq!(config.runners[1].listener.arn(), "arn:listener/shared");
 }
 
 #[test]

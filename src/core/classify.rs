@@ -312,7 +312,7 @@ fn missing_resource(spec: &RunnerSpec, obs: &RunnerObservation) -> Option<Halt> 
         }
     }
     if matches!(obs.listener, Found::Missing) {
-        missing.push(format!("listener {}", spec.listener_arn));
+        missing.push(spec.listener.describe());
     }
     (!missing.is_empty()).then(|| runbook::resource_missing(spec, &missing.join(", ")))
 }

@@ -5,6 +5,7 @@ use super::halt::HaltReason;
 use super::mark::MarkState;
 use super::observation::{Found, RecordObservation};
 use super::shard::Shard::{Blue, Green};
+use super::spec::{Listener, RunnerSpec};
 use super::testkit::*;
 
 fn halt_of(obs: &super::observation::RunnerObservation) -> Option<HaltReason> {
@@ -316,6 +317,44 @@ fn halt_traffic_mismatch_unless_explained_by_our_deployment() {
         l.forward_to.push(s.shards.green.target_group_arn.clone());
     }
     assert_eq!(halt_of(&obs), Some(HaltReason::TrafficMismatch));
+}
+
+/// A runner on a listener rule is judged by the rule's forward action exactly as one on a
+/// listener, and its halts point at the rule, never at a listener's default action.
+#[test]
+fn a_runner_on_a_listener_rule_halts_naming_the_rule() {
+    let rule = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3";
+    let s = RunnerSpec {
+        listener: Listener::Rule(rule.into()),
+        ..spec()
+    };
+    let obs = blue_live(&s, ShardState::down(), Green);
+    let halt = assess(&s, &obs).unwrap().halt.unwrap();
+    assert_eq!(halt.reason, HaltReason::TrafficMismatch);
+    assert!(
+        halt.message.contains(&format!("listener rule {rule}")),
+        "{}",
+        halt.message
+    );
+    assert_eq!(
+        halt.repair.as_deref(),
+        Some(format!("aws elbv2 modify-rule --rule-arn {rule} --actions Type=forward,TargetGroupArn=arn:tg/blue").as_str())
+    );
+    // Weighted to both by hand: both take traffic, a mismatch as on a listener.
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
+    if let Found::Present(l) = &mut obs.listener {
+        l.forward_to.push(s.shards.green.target_group_arn.clone());
+    }
+    assert_eq!(halt_of(&obs), Some(HaltReason::TrafficMismatch));
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
+    obs.listener = Found::Missing;
+    let halt = assess(&s, &obs).unwrap_err();
+    assert_eq!(halt.reason, HaltReason::ResourceMissing);
+    assert!(
+        halt.message.contains(&format!("listener rule {rule}")),
+        "{}",
+        halt.message
+    );
 }
 
 #[test]

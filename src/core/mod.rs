@@ -39,6 +39,6 @@ pub use memory::{RunnerMemory, StickyHalt, Streak, Traffic};
 pub use observation::*;
 pub use phase::Phase;
 pub use shard::{Shard, ShardPair};
-pub use spec::{RunnerSettings, RunnerSpec, ShardSpec};
+pub use spec::{Listener, RunnerSettings, RunnerSpec, ShardSpec};
 pub use status_record::StatusRecord;
 pub use step::{FailOutcome, RecordWrite, Step};

@@ -197,18 +197,18 @@ pub fn traffic_mismatch(spec: &RunnerSpec, active: Shard, forward_to: &[String])
     halt(
         HaltReason::TrafficMismatch,
         format!(
-            "runner {}: the record names {active} active, but listener {} forwards to [{}] \
+            "runner {}: the record names {active} active, but {} forwards to [{}] \
              instead of only {}",
             spec.name,
-            spec.listener_arn,
+            spec.listener.describe(),
             forward_to.join(", "),
             spec.shards[active].target_group_arn
         ),
         steps::TRAFFIC_MISMATCH,
-        Some(format!(
-            "aws elbv2 modify-listener --listener-arn {} --default-actions Type=forward,TargetGroupArn={}",
-            spec.listener_arn, spec.shards[active].target_group_arn
-        )),
+        Some(
+            spec.listener
+                .forward_command(&spec.shards[active].target_group_arn),
+        ),
     )
 }
 

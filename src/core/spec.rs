@@ -14,6 +14,50 @@ pub struct ShardSpec {
     pub target_group_arn: String,
 }
 
+/// What sends a runner's traffic to one shard: a listener's default action (`listenerArn`), or
+/// one rule of a listener (`listenerRuleArn`), so that many runners can share one ALB behind
+/// host-header or path rules. Either way only its forward action is ever read or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "arn")]
+pub enum Listener {
+    /// The listener's default action.
+    Default(String),
+    /// One listener rule's action; the listener's default action and other rules are not ours.
+    Rule(String),
+}
+
+impl Listener {
+    pub fn arn(&self) -> &str {
+        match self {
+            Listener::Default(arn) | Listener::Rule(arn) => arn,
+        }
+    }
+
+    pub fn is_rule(&self) -> bool {
+        matches!(self, Listener::Rule(_))
+    }
+
+    /// `listener <arn>` or `listener rule <arn>`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Default(arn) => format!("listener {arn}"),
+            Listener::Rule(arn) => format!("listener rule {arn}"),
+        }
+    }
+
+    /// The AWS CLI command that points it at `target_group_arn` alone.
+    pub fn forward_command(&self, target_group_arn: &str) -> String {
+        match self {
+            Listener::Default(arn) => format!(
+                "aws elbv2 modify-listener --listener-arn {arn} --default-actions Type=forward,TargetGroupArn={target_group_arn}"
+            ),
+            Listener::Rule(arn) => format!(
+                "aws elbv2 modify-rule --rule-arn {arn} --actions Type=forward,TargetGroupArn={target_group_arn}"
+            ),
+        }
+    }
+}
+
 /// The per-runner settings of `defaults`, after overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,7 +92,7 @@ pub struct RunnerSpec {
     pub active_shard: Shard,
     pub revision: Option<String>,
     pub paused: bool,
-    pub listener_arn: String,
+    pub listener: Listener,
     pub shards: ShardPair<ShardSpec>,
     pub settings: RunnerSettings,
     /// The SSM parameter name, `{runner}` already substituted.

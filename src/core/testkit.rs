@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::mark::{MARK_TAG, Mark, MarkState};
 use super::observation::*;
 use super::shard::{Shard, ShardPair};
-use super::spec::{RunnerSettings, RunnerSpec, ShardSpec};
+use super::spec::{Listener, RunnerSettings, RunnerSpec, ShardSpec};
 
 pub fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
@@ -20,7 +20,7 @@ pub fn spec() -> RunnerSpec {
         active_shard: Shard::Green,
         revision: Some("2".into()),
         paused: false,
-        listener_arn: "arn:listener".into(),
+        listener: Listener::Default("arn:listener".into()),
         shards: ShardPair::from_fn(|s| ShardSpec {
             auto_scaling_group: format!("runner-a-{s}"),
             target_group_arn: format!("arn:tg/{s}"),
@@ -198,7 +198,7 @@ pub fn world(
             green: shard_obs(spec, Shard::Green, &green),
         },
         listener: Found::Present(ListenerObservation {
-            arn: spec.listener_arn.clone(),
+            arn: spec.listener.arn().to_owned(),
             forward_to: vec![spec.shards[serving].target_group_arn.clone()],
         }),
     }

@@ -28,7 +28,7 @@ fn spec(name: &str) -> RunnerSpec {
         active_shard: Shard::Green,
         revision: Some("42".into()),
         paused: false,
-        listener_arn: "arn:listener".into(),
+        listener: crate::core::Listener::Default("arn:listener".into()),
         shards: ShardPair::from_fn(|s| ShardSpec {
             auto_scaling_group: format!("{name}-{s}"),
             target_group_arn: format!("arn:tg/{name}-{s}"),

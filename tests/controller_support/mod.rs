@@ -14,13 +14,16 @@ use switchyard::cloud::{Applied, Cloud, CloudError, Detail};
 use switchyard::config::{self, Config};
 use switchyard::controller::Controller;
 use switchyard::core::{
-    self, Actor, Decision, HaltReason, Phase, RecordWrite, Refusal, RunnerMemory,
+    self, Actor, Decision, HaltReason, Listener, Phase, RecordWrite, Refusal, RunnerMemory,
     RunnerObservation, RunnerSpec, Step,
 };
 use switchyard::telemetry::{Health, Metrics, StatusBoard};
 
 pub const LISTENER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/lb/1/2";
+/// A host-header rule of that listener, for runners on a rule (`Scenario::on_rule`).
+pub const RULE: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/lb/1/2/3";
 pub const PARAMETER: &str = "/switchyard/runner/runner-a/deployment_status";
 pub const BLUE_ASG: &str = "runner-a-blue";
 pub const GREEN_ASG: &str = "runner-a-green";
@@ -46,6 +49,8 @@ pub struct Scenario {
     pub controller_extra: &'static str,
     /// Extra lines under `simulated:` (indented by four spaces).
     pub simulated_extra: &'static str,
+    /// The runner's traffic goes through `RULE` (`listenerRuleArn`) instead of `LISTENER`.
+    pub on_rule: bool,
 }
 
 impl Scenario {
@@ -61,6 +66,7 @@ impl Scenario {
             paused: false,
             controller_extra: "",
             simulated_extra: "",
+            on_rule: false,
         }
     }
 
@@ -108,11 +114,16 @@ runners:
     activeShard: {desired}
     revision: "{revision}"
     paused: {paused}
-    listenerArn: {LISTENER}
+    {listener}
     shards:
       blue: {{ autoScalingGroup: {BLUE_ASG}, targetGroupArn: {BLUE_TG} }}
       green: {{ autoScalingGroup: {GREEN_ASG}, targetGroupArn: {GREEN_TG} }}
 "#,
+            listener = if self.on_rule {
+                format!("listenerRuleArn: {RULE}")
+            } else {
+                format!("listenerArn: {LISTENER}")
+            },
             controller_extra = self.controller_extra,
             simulated_extra = self.simulated_extra,
             serving = self.serving,
@@ -337,7 +348,13 @@ impl Harness {
     }
 
     pub fn serving(&self) -> Vec<String> {
-        self.sim().listener_targets(LISTENER).unwrap_or_default()
+        self.sim()
+            .listener_targets(&Listener::Rule(RULE.into()))
+            .or_else(|| {
+                self.sim()
+                    .listener_targets(&Listener::Default(LISTENER.into()))
+            })
+            .unwrap_or_default()
     }
 
     pub fn capacity(&self, asg: &str) -> u32 {

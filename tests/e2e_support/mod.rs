@@ -51,7 +51,11 @@ pub fn moto_port() -> u16 {
 #[derive(Debug, Clone)]
 pub struct Runner {
     pub name: String,
+    /// The listener whose default action carries the runner's traffic, or, for a runner on a
+    /// rule, the shared listener the rule belongs to.
     pub listener_arn: String,
+    /// A runner on a listener rule (`world_on_rules`): the rule.
+    pub listener_rule_arn: Option<String>,
     pub parameter: String,
     pub blue_asg: String,
     pub green_asg: String,
@@ -123,6 +127,8 @@ pub struct World {
     pub endpoint: String,
     pub runners: Vec<Runner>,
     pub launch_template_id: String,
+    /// `world_on_rules`: the target group the shared listener's default action forwards to.
+    pub default_target_group: Option<String>,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub settings: Settings,
@@ -132,10 +138,29 @@ pub struct World {
 /// Builds `runners` runners named `<prefix>-r<i>`: blue active, deployed, serving, at capacity
 /// 2 and launch template version 1; green at 0; the status record naming blue.
 pub async fn world(prefix: &str, runners: usize) -> World {
+    build_world(prefix, runners, false).await
+}
+
+/// As `world`, but the runners share one listener through host-header rules (each rule forwards
+/// to its runner's blue), and the listener's default action forwards to a target group of no
+/// runner (`World::default_target_group`).
+pub async fn world_on_rules(prefix: &str, runners: usize) -> World {
+    build_world(prefix, runners, true).await
+}
+
+async fn build_world(prefix: &str, runners: usize, on_rules: bool) -> World {
     let moto = moto();
+    let mut args = vec![
+        moto.endpoint.clone(),
+        prefix.to_string(),
+        runners.to_string(),
+    ];
+    if on_rules {
+        args.extend(["2".to_string(), "rules".to_string()]);
+    }
     let out = Command::new(&moto.python)
         .arg(repo().join("e2e/moto_world.py"))
-        .args([&moto.endpoint, prefix, &runners.to_string()])
+        .args(&args)
         .stderr(Stdio::inherit())
         .output()
         .expect("run moto_world.py");
@@ -148,7 +173,10 @@ pub async fn world(prefix: &str, runners: usize) -> World {
         .iter()
         .map(|r| Runner {
             name: text(&r["name"]),
-            listener_arn: text(&r["listenerArn"]),
+            listener_arn: r["listenerArn"]
+                .as_str()
+                .map_or_else(|| text(&built["listenerArn"]), str::to_string),
+            listener_rule_arn: r["listenerRuleArn"].as_str().map(str::to_string),
             parameter: text(&r["statusParameter"]),
             blue_asg: text(&r["shards"]["blue"]["autoScalingGroup"]),
             green_asg: text(&r["shards"]["green"]["autoScalingGroup"]),
@@ -170,6 +198,7 @@ pub async fn world(prefix: &str, runners: usize) -> World {
         endpoint: moto.endpoint.clone(),
         runners,
         launch_template_id: text(&built["launchTemplateId"]),
+        default_target_group: built["defaultTargetGroupArn"].as_str().map(str::to_string),
         dir,
         config,
         settings: Settings::default(),
@@ -282,7 +311,7 @@ runners:
             yaml.push_str(&format!(
                 "  - name: {}
     activeShard: {}
-    listenerArn: {}
+    {}
     statusParameter: {}
     shards:
       blue: {{ autoScalingGroup: {}, targetGroupArn: {} }}
@@ -290,7 +319,10 @@ runners:
 ",
                 r.name,
                 d.active,
-                r.listener_arn,
+                match &r.listener_rule_arn {
+                    Some(rule) => format!("listenerRuleArn: {rule}"),
+                    None => format!("listenerArn: {}", r.listener_arn),
+                },
                 r.parameter,
                 r.blue_asg,
                 r.blue_tg,
@@ -391,15 +423,20 @@ runners:
             }
             Err(e) => panic!("GetParameter: {e:?}"),
         };
-        let listener = self
-            .elb()
-            .describe_listeners()
-            .listener_arns(&r.listener_arn)
-            .send()
-            .await
-            .expect("describe listener")
-            .listeners()[0]
-            .default_actions()
+        let actions = match &r.listener_rule_arn {
+            Some(rule) => self.rule(rule).await.actions().to_vec(),
+            None => self
+                .elb()
+                .describe_listeners()
+                .listener_arns(&r.listener_arn)
+                .send()
+                .await
+                .expect("describe listener")
+                .listeners()[0]
+                .default_actions()
+                .to_vec(),
+        };
+        let listener = actions
             .iter()
             .filter_map(|a| a.target_group_arn().map(str::to_string))
             .collect();
@@ -409,6 +446,18 @@ runners:
             blue: self.asg_state(&r.blue_asg).await,
             green: self.asg_state(&r.green_asg).await,
         }
+    }
+
+    /// One listener rule as DescribeRules shows it.
+    pub async fn rule(&self, arn: &str) -> aws_sdk_elasticloadbalancingv2::types::Rule {
+        self.elb()
+            .describe_rules()
+            .rule_arns(arn)
+            .send()
+            .await
+            .expect("describe rule")
+            .rules()[0]
+            .clone()
     }
 
     pub async fn asg_state(&self, name: &str) -> AsgState {
@@ -515,6 +564,21 @@ runners:
     }
 
     pub async fn forward_to(&self, tg: &str) {
+        if let Some(rule) = &self.runner().listener_rule_arn {
+            self.elb()
+                .modify_rule()
+                .rule_arn(rule)
+                .actions(
+                    aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                        .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                        .target_group_arn(tg)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("modify rule");
+            return;
+        }
         self.elb()
             .modify_listener()
             .listener_arn(&self.runner().listener_arn)

@@ -55,6 +55,9 @@ pub struct RunnerSetup {
     /// Where the listener points at the start when nothing is live.
     pub serving: Shard,
     pub elb_health_checks: bool,
+    /// Its traffic goes through a host-header rule of the one shared listener (`listenerRuleArn`)
+    /// rather than through a listener of its own.
+    pub on_rule: bool,
     pub desired: Shard,
     pub revision: &'static str,
     pub capacity: u32,
@@ -176,6 +179,9 @@ impl History {
         let calm = rng.chance(30);
         let wrong_account = !calm && rng.chance(2);
         let count = 1 + rng.weighted(&[50, 35, 15]);
+        // Drawn from a generator of its own, so that every other draw of a seed, and with it
+        // every recorded seed's history, stays what it was before rules were drawn.
+        let mut routes = Rng::new(seed ^ 0x5275_6c65);
         let runners: Vec<RunnerSetup> = (0..count)
             .map(|i| {
                 let live = rng.chance(65);
@@ -190,6 +196,7 @@ impl History {
                     live,
                     serving: rng.pick(&Shard::ALL),
                     elb_health_checks: rng.chance(70),
+                    on_rule: routes.chance(40),
                     desired: rng.pick(&Shard::ALL),
                     revision: rng.pick(revisions),
                     capacity: rng.range(1, 3) as u32,

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use switchyard::cloud::sim::WorldSnapshot;
-use switchyard::core::{MARK_TAG, Mark, MarkState, RunnerSpec, Shard, ShardPair};
+use switchyard::core::{Listener, MARK_TAG, Mark, MarkState, RunnerSpec, Shard, ShardPair};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -48,9 +48,15 @@ pub struct RunnerView {
 impl RunnerView {
     pub fn of(world: &WorldSnapshot, spec: &RunnerSpec) -> RunnerView {
         let mut missing = Vec::new();
-        let listener = world.listeners.iter().find(|l| l.arn == spec.listener_arn);
+        // The oracle's own reading of the world: a rule is looked up among the rules only, so
+        // a runner on a rule can never be judged by a listener's default action.
+        let (routes, kind) = match &spec.listener {
+            Listener::Default(_) => (&world.listeners, "listener"),
+            Listener::Rule(_) => (&world.rules, "listener rule"),
+        };
+        let listener = routes.iter().find(|l| l.arn == spec.listener.arn());
         if listener.is_none() {
-            missing.push(format!("listener {}", spec.listener_arn));
+            missing.push(format!("{kind} {}", spec.listener.arn()));
         }
         let forward = listener.map(|l| l.forward_to.clone()).unwrap_or_default();
         let serving = Shard::ALL

@@ -50,6 +50,8 @@ pub struct Outcome {
     pub steps: u64,
     pub failure: Option<String>,
     pub kinds: Vec<&'static str>,
+    /// ModifyRule calls made: switches of runners on listener rules.
+    pub rule_switches: u64,
 }
 
 /// Runs one seed. `verbose` prints the whole trace as it happens.
@@ -537,6 +539,12 @@ impl<'h> Driver<'h> {
             steps: c.steps,
             failure,
             kinds: self.history.kinds().collect(),
+            rule_switches: self
+                .sim
+                .calls()
+                .get(&("elbv2", "ModifyRule"))
+                .copied()
+                .unwrap_or(0),
         }
     }
 
@@ -671,7 +679,7 @@ impl<'h> Driver<'h> {
                 }
             }
             Event::ListenerByHand { runner, to } => {
-                let listener = self.specs[*runner].listener_arn.clone();
+                let listener = self.specs[*runner].listener.clone();
                 let current = self.sim.listener_targets(&listener).unwrap_or_default();
                 self.saved_listener.entry(*runner).or_insert(current);
                 let targets = match to {
@@ -683,7 +691,7 @@ impl<'h> Driver<'h> {
             }
             Event::ListenerRestored(runner) => {
                 if let Some(saved) = self.saved_listener.remove(runner) {
-                    let listener = self.specs[*runner].listener_arn.clone();
+                    let listener = self.specs[*runner].listener.clone();
                     let targets: Vec<&str> = saved.iter().map(String::as_str).collect();
                     self.sim.set_listener_targets(&listener, &targets);
                 }
@@ -886,8 +894,16 @@ fn yaml(h: &History) -> String {
         let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
         let _ = write!(
             runners,
-            "  - name: {name}\n    activeShard: {desired}\n    revision: \"{revision}\"\n    paused: {paused}\n    capacity: {capacity}\n    minHealthyPercent: {mhp}\n    listenerArn: {arn}:listener/app/lb-{name}/1\n    shards:\n      blue: {{ autoScalingGroup: {name}-blue, targetGroupArn: {arn}:targetgroup/{name}-blue/1 }}\n      green: {{ autoScalingGroup: {name}-green, targetGroupArn: {arn}:targetgroup/{name}-green/2 }}\n",
+            "  - name: {name}\n    activeShard: {desired}\n    revision: \"{revision}\"\n    paused: {paused}\n    capacity: {capacity}\n    minHealthyPercent: {mhp}\n    {listener}\n    shards:\n      blue: {{ autoScalingGroup: {name}-blue, targetGroupArn: {arn}:targetgroup/{name}-blue/1 }}\n      green: {{ autoScalingGroup: {name}-green, targetGroupArn: {arn}:targetgroup/{name}-green/2 }}\n",
             name = r.name,
+            listener = if r.on_rule {
+                format!(
+                    "listenerRuleArn: {arn}:listener-rule/app/lb-shared/1/80/{}",
+                    r.name
+                )
+            } else {
+                format!("listenerArn: {arn}:listener/app/lb-{}/1", r.name)
+            },
             desired = r.desired,
             revision = r.revision,
             paused = r.paused,

@@ -9,11 +9,11 @@ use aws_sdk_ssm::types::ParameterType;
 
 use super::operations::{
     ATTACH_LOAD_BALANCER_TARGET_GROUPS, CREATE_OR_UPDATE_TAGS, DELETE_TAGS, GET_PARAMETER,
-    MODIFY_LISTENER, PUT_PARAMETER, UPDATE_AUTO_SCALING_GROUP,
+    MODIFY_LISTENER, MODIFY_RULE, PUT_PARAMETER, UPDATE_AUTO_SCALING_GROUP,
 };
 use super::{AwsCloud, TemplateRef};
 use crate::cloud::{Applied, CloudError};
-use crate::core::{MARK_TAG, Mark, RunnerSpec, Step};
+use crate::core::{Listener, MARK_TAG, Mark, RunnerSpec, Step};
 
 impl AwsCloud {
     pub(super) async fn apply_step(
@@ -107,19 +107,38 @@ impl AwsCloud {
             }
             Step::SwitchListener { to } => {
                 let tg = &runner.shards[*to].target_group_arn;
-                let what = format!("listener {} or target group {tg}", runner.listener_arn);
                 let forward = Action::builder()
                     .r#type(ActionTypeEnum::Forward)
                     .target_group_arn(tg)
                     .build();
-                self.call(MODIFY_LISTENER, &what, |c| {
-                    c.elbv2
-                        .modify_listener()
-                        .listener_arn(&runner.listener_arn)
-                        .default_actions(forward)
-                        .send()
-                })
-                .await?;
+                match &runner.listener {
+                    Listener::Default(arn) => {
+                        let what = format!("listener {arn} or target group {tg}");
+                        self.call(MODIFY_LISTENER, &what, |c| {
+                            c.elbv2
+                                .modify_listener()
+                                .listener_arn(arn)
+                                .default_actions(forward)
+                                .send()
+                        })
+                        .await?;
+                    }
+                    Listener::Rule(arn) => {
+                        // Read before the call is built: the describe it may need is not the
+                        // mutation.
+                        let actions = with_forward(&self.actions_of_rule(arn).await?, forward);
+                        let what = format!("listener rule {arn} or target group {tg}");
+                        // Conditions are not sent, so ModifyRule leaves them as they are.
+                        self.call(MODIFY_RULE, &what, |c| {
+                            c.elbv2
+                                .modify_rule()
+                                .rule_arn(arn)
+                                .set_actions(Some(actions))
+                                .send()
+                        })
+                        .await?;
+                    }
+                }
                 Ok(Applied::Done)
             }
             Step::WriteRecord { record, .. } => {
@@ -193,6 +212,30 @@ impl AwsCloud {
         })
     }
 
+    /// The rule's actions, from the last observation or, failing that, a describe.
+    async fn actions_of_rule(&self, arn: &str) -> Result<Vec<Action>, CloudError> {
+        if let Some(a) = self
+            .rule_actions
+            .lock()
+            .expect("rule actions lock")
+            .get(arn)
+        {
+            return Ok(a.clone());
+        }
+        let found = self.describe_rule_batch(vec![arn.to_string()]).await?;
+        let Some((_, actions)) = found.into_iter().find(|(a, _)| a == arn) else {
+            return Err(CloudError::ResourceMissing {
+                what: format!("listener rule {arn}"),
+                message: "not returned by DescribeRules".to_string(),
+            });
+        };
+        self.rule_actions
+            .lock()
+            .expect("rule actions lock")
+            .insert(arn.to_string(), actions.clone());
+        Ok(actions)
+    }
+
     /// The group's launch template, from the last observation or, failing that, a describe.
     async fn template_of(&self, asg: &str) -> Result<TemplateRef, CloudError> {
         if let Some(t) = self.templates.lock().expect("templates lock").get(asg) {
@@ -220,6 +263,41 @@ impl AwsCloud {
     }
 }
 
+/// A rule's actions with its terminal action (a forward, or a redirect or fixed response put
+/// there by hand) replaced by `forward`, in that action's place and order; the actions before it
+/// (authentication) are kept. An OIDC action comes back from DescribeRules without its client
+/// secret, so it is sent back asking AWS to keep the secret it has.
+fn with_forward(actions: &[Action], forward: Action) -> Vec<Action> {
+    let terminal = [
+        ActionTypeEnum::Forward,
+        ActionTypeEnum::Redirect,
+        ActionTypeEnum::FixedResponse,
+    ];
+    let mut out = Vec::with_capacity(actions.len().max(1));
+    let mut forward = Some(forward);
+    for action in actions {
+        if action.r#type().is_some_and(|t| terminal.contains(t)) {
+            out.extend(forward.take().map(|mut f| {
+                f.order = action.order;
+                f
+            }));
+            continue;
+        }
+        let mut kept = action.clone();
+        if let Some(oidc) = kept.authenticate_oidc_config.as_mut() {
+            oidc.client_secret = None;
+            oidc.use_existing_client_secret = Some(true);
+        }
+        out.push(kept);
+    }
+    // No terminal action at all (not a valid rule, but nothing to lose): the forward goes last.
+    if let Some(mut f) = forward {
+        f.order = out.iter().filter_map(|a| a.order).max().map(|o| o + 1);
+        out.push(f);
+    }
+    out
+}
+
 fn template_spec(template: &TemplateRef, version: &str) -> LaunchTemplateSpecification {
     let builder = LaunchTemplateSpecification::builder().version(version);
     match (&template.id, &template.name) {
@@ -240,4 +318,73 @@ fn mark_tag(asg: &str, value: Option<String>) -> Tag {
         tag = tag.value(value);
     }
     tag.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        AuthenticateOidcActionConfig, FixedResponseActionConfig,
+    };
+
+    use super::*;
+
+    fn forward_to(tg: &str) -> Action {
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(tg)
+            .build()
+    }
+
+    #[test]
+    fn a_switch_replaces_only_the_rules_terminal_action_in_its_order() {
+        let oidc = Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateOidc)
+            .order(1)
+            .authenticate_oidc_config(
+                AuthenticateOidcActionConfig::builder()
+                    .issuer("https://idp")
+                    .client_id("c")
+                    .client_secret("s3cret")
+                    .build(),
+            )
+            .build();
+        let old = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .order(2)
+            .target_group_arn("tg-blue")
+            .build();
+        let out = with_forward(&[oidc.clone(), old], forward_to("tg-green"));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].r#type(), Some(&ActionTypeEnum::AuthenticateOidc));
+        let config = out[0].authenticate_oidc_config().unwrap();
+        assert_eq!(config.issuer(), Some("https://idp"));
+        assert_eq!(config.client_secret(), None);
+        assert_eq!(config.use_existing_client_secret(), Some(true));
+        assert_eq!(out[1].target_group_arn(), Some("tg-green"));
+        assert_eq!(out[1].order(), Some(2));
+        assert_eq!(forward_targets_of(&out), ["tg-green"]);
+    }
+
+    #[test]
+    fn a_fixed_response_or_missing_terminal_action_becomes_the_forward() {
+        let fixed = Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .order(1)
+            .fixed_response_config(
+                FixedResponseActionConfig::builder()
+                    .status_code("503")
+                    .build(),
+            )
+            .build();
+        let out = with_forward(&[fixed], forward_to("tg-green"));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].r#type(), Some(&ActionTypeEnum::Forward));
+        assert_eq!(out[0].order(), Some(1));
+        let out = with_forward(&[], forward_to("tg-green"));
+        assert_eq!(forward_targets_of(&out), ["tg-green"]);
+    }
+
+    fn forward_targets_of(actions: &[Action]) -> Vec<String> {
+        super::super::observe::forward_targets(actions)
+    }
 }

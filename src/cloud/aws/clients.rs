@@ -7,7 +7,9 @@ use aws_sdk_autoscaling::operation::{
     create_or_update_tags::CreateOrUpdateTagsError, delete_tags::DeleteTagsError,
     update_auto_scaling_group::UpdateAutoScalingGroupError,
 };
-use aws_sdk_elasticloadbalancingv2::operation::modify_listener::ModifyListenerError;
+use aws_sdk_elasticloadbalancingv2::operation::{
+    modify_listener::ModifyListenerError, modify_rule::ModifyRuleError,
+};
 use aws_sdk_ssm::operation::put_parameter::PutParameterError;
 
 use super::operations::Effect;
@@ -55,7 +57,9 @@ impl Clients {
                 elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
                     aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
                         .retry_classifier(
-                            MutationRetryClassifier::new().reading::<ModifyListenerError>(),
+                            MutationRetryClassifier::new()
+                                .reading::<ModifyListenerError>()
+                                .reading::<ModifyRuleError>(),
                         )
                         .build(),
                 ),

@@ -16,6 +16,8 @@ const NOT_FOUND_CODES: &[&str] = &[
     "TargetGroupNotFoundException",
     "ListenerNotFound",
     "ListenerNotFoundException",
+    "RuleNotFound",
+    "RuleNotFoundException",
     "LoadBalancerNotFound",
     "LoadBalancerNotFoundException",
     "ParameterNotFound",

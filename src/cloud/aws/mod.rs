@@ -118,6 +118,9 @@ pub struct AwsCloud {
     verified: Box<Mutex<Option<Verified>>>,
     target_groups: Box<Mutex<HashMap<String, CachedSettings>>>,
     templates: Box<Mutex<HashMap<String, TemplateRef>>>,
+    /// Each listener rule's actions as last described, by rule ARN: a switch sends them back
+    /// with only the forward action replaced (ModifyRule replaces the whole list).
+    rule_actions: Box<Mutex<HashMap<String, Vec<aws_sdk_elasticloadbalancingv2::types::Action>>>>,
 }
 
 impl std::fmt::Debug for AwsCloud {
@@ -229,6 +232,7 @@ impl AwsCloud {
             verified: Box::new(Mutex::new(None)),
             target_groups: Box::new(Mutex::new(HashMap::new())),
             templates: Box::new(Mutex::new(HashMap::new())),
+            rule_actions: Box::new(Mutex::new(HashMap::new())),
         }
     }
 

@@ -1,29 +1,32 @@
 //! Batched reads for many runners at once (docs/operations.md): GetParameters 10 names per call,
 //! DescribeAutoScalingGroups 100 names per call, DescribeListeners and DescribeTargetGroups by
-//! ARN, DescribeTargetHealth per target group only where it tells something new.
+//! ARN, DescribeRules by ARN (rules of one listener sort together, so they share a call),
+//! DescribeTargetHealth per target group only where it tells something new.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use aws_sdk_elasticloadbalancingv2::types::Action;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::operations::{
-    DESCRIBE_AUTO_SCALING_GROUPS, DESCRIBE_LISTENERS, DESCRIBE_TARGET_GROUPS,
+    DESCRIBE_AUTO_SCALING_GROUPS, DESCRIBE_LISTENERS, DESCRIBE_RULES, DESCRIBE_TARGET_GROUPS,
     DESCRIBE_TARGET_HEALTH, GET_PARAMETERS,
 };
 use super::{AwsCloud, CachedSettings, TARGET_GROUP_SETTINGS_TTL, TemplateRef};
 use crate::cloud::{CloudError, Detail};
 use crate::core::{
-    AsgObservation, Found, HealthCheckSettings, Instance, ListenerObservation, RecordObservation,
-    RunnerObservation, RunnerSpec, Shard, ShardObservation, ShardPair, TargetGroupObservation,
-    TargetHealth,
+    AsgObservation, Found, HealthCheckSettings, Instance, Listener, ListenerObservation,
+    RecordObservation, RunnerObservation, RunnerSpec, Shard, ShardObservation, ShardPair,
+    TargetGroupObservation, TargetHealth,
 };
 
 /// SSM GetParameters takes at most 10 names.
 pub const PARAMETERS_PER_CALL: usize = 10;
 /// DescribeAutoScalingGroups takes at most 100 names.
 pub const GROUPS_PER_CALL: usize = 100;
-/// ELBv2 describe calls by ARN; kept well under the service's limit on ARNs per request.
+/// ELBv2 describe calls by ARN (target groups, listeners, rules): 20, DescribeListeners' own
+/// maximum; DescribeRules documents none, and 20 rules per call already observes 20 runners.
 pub const ARNS_PER_CALL: usize = 20;
 /// Calls of one kind in flight at once: enough to hide latency, few enough to stay inside the
 /// account's request rate when thousands of runners are observed.
@@ -46,11 +49,23 @@ impl AwsCloud {
                 .iter()
                 .flat_map(|r| Shard::ALL.map(|s| r.shards[s].auto_scaling_group.as_str())),
         );
-        let listeners = unique(runners.iter().map(|r| r.listener_arn.as_str()));
-        let (records, asgs, listeners) = futures::try_join!(
+        let listeners = unique(
+            runners
+                .iter()
+                .filter(|r| !r.listener.is_rule())
+                .map(|r| r.listener.arn()),
+        );
+        let rules = unique(
+            runners
+                .iter()
+                .filter(|r| r.listener.is_rule())
+                .map(|r| r.listener.arn()),
+        );
+        let (records, asgs, listeners, rules) = futures::try_join!(
             self.read_records(&parameters),
             self.describe_groups(&groups),
             self.describe_listeners(&listeners),
+            self.describe_rules(&rules),
         )?;
 
         let mut health_of = BTreeSet::new();
@@ -115,10 +130,12 @@ impl AwsCloud {
                         blue: shard(Shard::Blue),
                         green: shard(Shard::Green),
                     },
-                    listener: listeners
-                        .get(&runner.listener_arn)
-                        .cloned()
-                        .map_or(Found::Missing, Found::Present),
+                    listener: match &runner.listener {
+                        Listener::Default(arn) => listeners.get(arn),
+                        Listener::Rule(arn) => rules.get(arn),
+                    }
+                    .cloned()
+                    .map_or(Found::Missing, Found::Present),
                 }
             })
             .collect())
@@ -224,28 +241,11 @@ impl AwsCloud {
             .collect())
     }
 
-    /// One unknown ARN fails a whole DescribeListeners call, so a batch that fails that way is
-    /// asked again one ARN at a time (rare: only after something was deleted).
     async fn describe_listeners_or_each(
         &self,
         arns: Vec<String>,
     ) -> Result<Vec<ListenerObservation>, CloudError> {
-        match self.describe_listener_batch(arns.clone()).await {
-            Err(CloudError::ResourceMissing { .. }) => {
-                let mut found = Vec::new();
-                if arns.len() > 1 {
-                    for arn in arns {
-                        match self.describe_listener_batch(vec![arn]).await {
-                            Ok(l) => found.extend(l),
-                            Err(CloudError::ResourceMissing { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Ok(found)
-            }
-            other => other,
-        }
+        batch_or_each(arns, |batch| self.describe_listener_batch(batch)).await
     }
 
     async fn describe_listener_batch(
@@ -271,6 +271,71 @@ impl AwsCloud {
                 })
             })
             .collect())
+    }
+
+    /// Rules that exist, by ARN, as listener observations of their forward action. Also
+    /// remembers each rule's actions, so that a switch replaces only the forward one.
+    async fn describe_rules(
+        &self,
+        arns: &[String],
+    ) -> Result<HashMap<String, ListenerObservation>, CloudError> {
+        let calls: Vec<_> = arns
+            .chunks(ARNS_PER_CALL)
+            .map(|chunk| self.describe_rules_or_each(chunk.to_vec()))
+            .collect();
+        let found = bounded(calls).await?;
+        let mut actions = self.rule_actions.lock().expect("rule actions lock");
+        for arn in arns {
+            actions.remove(arn);
+        }
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|(arn, rule_actions)| {
+                let observation = ListenerObservation {
+                    arn: arn.clone(),
+                    forward_to: forward_targets(&rule_actions),
+                };
+                actions.insert(arn.clone(), rule_actions);
+                (arn, observation)
+            })
+            .collect())
+    }
+
+    async fn describe_rules_or_each(
+        &self,
+        arns: Vec<String>,
+    ) -> Result<Vec<(String, Vec<Action>)>, CloudError> {
+        batch_or_each(arns, |batch| self.describe_rule_batch(batch)).await
+    }
+
+    pub(super) async fn describe_rule_batch(
+        &self,
+        arns: Vec<String>,
+    ) -> Result<Vec<(String, Vec<Action>)>, CloudError> {
+        let what = describe_arns("listener rule", &arns);
+        let mut found = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .call(DESCRIBE_RULES, &what, |c| {
+                    c.elbv2
+                        .describe_rules()
+                        .set_rule_arns(Some(arns.clone()))
+                        .set_marker(marker.take())
+                        .send()
+                })
+                .await?;
+            found.extend(
+                out.rules()
+                    .iter()
+                    .filter_map(|r| Some((r.rule_arn()?.to_string(), r.actions().to_vec()))),
+            );
+            match out.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Target groups whose health-check settings must be read now: unknown or stale in the
@@ -467,6 +532,31 @@ where
         .await
 }
 
+/// One unknown ARN fails a whole ELBv2 describe call, so a batch that fails that way is asked
+/// again one ARN at a time (rare: only after something was deleted); what is gone is left out.
+async fn batch_or_each<T, F, Fut>(arns: Vec<String>, describe: F) -> Result<Vec<T>, CloudError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, CloudError>>,
+{
+    match describe(arns.clone()).await {
+        Err(CloudError::ResourceMissing { .. }) => {
+            let mut found = Vec::new();
+            if arns.len() > 1 {
+                for arn in arns {
+                    match describe(vec![arn]).await {
+                        Ok(one) => found.extend(one),
+                        Err(CloudError::ResourceMissing { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(found)
+        }
+        other => other,
+    }
+}
+
 /// At rest, instances of an ELB-checked group already carry the target health.
 fn needs_target_health(asg: &AsgObservation, detail: Detail) -> bool {
     asg.has_capacity() && (detail == Detail::Full || asg.health_check_type != "ELB")
@@ -542,9 +632,7 @@ fn non_negative(n: Option<i32>) -> u32 {
 
 /// Target groups the forward action sends traffic to: its single target group, or those of its
 /// forward config with a weight above zero (a missing weight counts as traffic).
-pub(crate) fn forward_targets(
-    actions: &[aws_sdk_elasticloadbalancingv2::types::Action],
-) -> Vec<String> {
+pub(crate) fn forward_targets(actions: &[Action]) -> Vec<String> {
     use aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum;
     let mut out: Vec<String> = Vec::new();
     for action in actions

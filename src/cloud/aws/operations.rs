@@ -61,7 +61,7 @@ const fn starts_with(name: &str, prefix: &str) -> bool {
 
 /// All of them. The adapter calls AWS only through the constants below, which point into this
 /// array, so a new call cannot be added without appearing here.
-pub const OPERATIONS: [Operation; 13] = [
+pub const OPERATIONS: [Operation; 15] = [
     op("ssm", "GetParameters", "ssm:GetParameters"),
     op("ssm", "GetParameter", "ssm:GetParameter"),
     op("ssm", "PutParameter", "ssm:PutParameter"),
@@ -107,6 +107,12 @@ pub const OPERATIONS: [Operation; 13] = [
         "elasticloadbalancing:ModifyListener",
     ),
     op("sts", "GetCallerIdentity", "sts:GetCallerIdentity"),
+    op(
+        "elbv2",
+        "DescribeRules",
+        "elasticloadbalancing:DescribeRules",
+    ),
+    op("elbv2", "ModifyRule", "elasticloadbalancing:ModifyRule"),
 ];
 
 pub const GET_PARAMETERS: &Operation = &OPERATIONS[0];
@@ -122,6 +128,8 @@ pub const DESCRIBE_TARGET_GROUPS: &Operation = &OPERATIONS[9];
 pub const DESCRIBE_LISTENERS: &Operation = &OPERATIONS[10];
 pub const MODIFY_LISTENER: &Operation = &OPERATIONS[11];
 pub const GET_CALLER_IDENTITY: &Operation = &OPERATIONS[12];
+pub const DESCRIBE_RULES: &Operation = &OPERATIONS[13];
+pub const MODIFY_RULE: &Operation = &OPERATIONS[14];
 
 /// Actions no request of ours names but AWS checks on our behalf: UpdateAutoScalingGroup with a
 /// launch template version is authorized as if the caller could launch from that template
@@ -193,6 +201,7 @@ mod tests {
             "CreateOrUpdateTags",
             "DeleteTags",
             "ModifyListener",
+            "ModifyRule",
         ] {
             assert_eq!(effect(name), Effect::Mutation, "{name}");
         }
@@ -203,6 +212,7 @@ mod tests {
             "DescribeTargetHealth",
             "DescribeTargetGroups",
             "DescribeListeners",
+            "DescribeRules",
             "GetCallerIdentity",
         ] {
             assert_eq!(effect(name), Effect::Read, "{name}");

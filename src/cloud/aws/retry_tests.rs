@@ -446,6 +446,27 @@ async fn send(cloud: &AwsCloud, op: &'static Operation) -> Result<(), CloudError
             })
             .await
             .map(drop),
+        "ModifyRule" => cloud
+            .call(op, what, |c| {
+                c.elbv2
+                    .modify_rule()
+                    .rule_arn("arn:r")
+                    .actions(
+                        Action::builder()
+                            .r#type(ActionTypeEnum::Forward)
+                            .target_group_arn("arn:tg")
+                            .build(),
+                    )
+                    .send()
+            })
+            .await
+            .map(drop),
+        "DescribeRules" => cloud
+            .call(op, what, |c| {
+                c.elbv2.describe_rules().rule_arns("arn:r").send()
+            })
+            .await
+            .map(drop),
         "DescribeListeners" => cloud
             .call(op, what, |c| {
                 c.elbv2.describe_listeners().listener_arns("arn:l").send()

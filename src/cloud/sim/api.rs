@@ -10,8 +10,8 @@ use super::world::World;
 use super::{Request, SimCloud};
 use crate::cloud::{Applied, Cloud, CloudError, Detail};
 use crate::core::{
-    Found, ListenerObservation, MARK_TAG, RecordObservation, RunnerObservation, RunnerSpec, Shard,
-    ShardObservation, ShardPair, Step, TargetGroupObservation,
+    Found, Listener, ListenerObservation, MARK_TAG, RecordObservation, RunnerObservation,
+    RunnerSpec, Shard, ShardObservation, ShardPair, Step, TargetGroupObservation,
 };
 
 const SSM_BATCH: usize = 10;
@@ -158,12 +158,34 @@ impl World {
         }
 
         let mut listeners = BTreeMap::new();
-        let listener_arns = unique(runners.iter().map(|r| r.listener_arn.as_str()));
+        let listener_arns = unique(
+            runners
+                .iter()
+                .filter(|r| !r.listener.is_rule())
+                .map(|r| r.listener.arn()),
+        );
         for batch in listener_arns.chunks(LISTENER_BATCH) {
             self.request(log, "elbv2", "DescribeListeners", |w, _| {
                 for &arn in batch {
                     if let Some(forward) = w.listeners.get(arn) {
                         listeners.insert(arn, forward.clone());
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        let mut rules = BTreeMap::new();
+        let rule_arns = unique(
+            runners
+                .iter()
+                .filter(|r| r.listener.is_rule())
+                .map(|r| r.listener.arn()),
+        );
+        for batch in rule_arns.chunks(LISTENER_BATCH) {
+            self.request(log, "elbv2", "DescribeRules", |w, _| {
+                for &arn in batch {
+                    if let Some(forward) = w.rules.get(arn) {
+                        rules.insert(arn, forward.clone());
                     }
                 }
                 Ok(())
@@ -217,12 +239,16 @@ impl World {
                         })),
                     }
                 }),
-                listener: found(listeners.get(r.listener_arn.as_str()).map(|forward| {
-                    ListenerObservation {
-                        arn: r.listener_arn.clone(),
-                        forward_to: forward.clone(),
+                listener: found(
+                    match &r.listener {
+                        Listener::Default(arn) => listeners.get(arn.as_str()),
+                        Listener::Rule(arn) => rules.get(arn.as_str()),
                     }
-                })),
+                    .map(|forward| ListenerObservation {
+                        arn: r.listener.arn().to_owned(),
+                        forward_to: forward.clone(),
+                    }),
+                ),
             })
             .collect())
     }
@@ -315,17 +341,31 @@ impl World {
                 },
             ),
             Step::SwitchListener { to } => {
-                self.request(log, "elbv2", "ModifyListener", |w, _| {
+                let (operation, not_found) = match &spec.listener {
+                    Listener::Default(_) => (
+                        "ModifyListener",
+                        "ListenerNotFound: One or more listeners not found",
+                    ),
+                    Listener::Rule(_) => ("ModifyRule", "RuleNotFound: One or more rules not found"),
+                };
+                self.request(log, "elbv2", operation, |w, _| {
                     let arn = &spec.shards[*to].target_group_arn;
-                    if !w.listeners.contains_key(&spec.listener_arn) {
+                    let routes = match &spec.listener {
+                        Listener::Default(_) => &w.listeners,
+                        Listener::Rule(_) => &w.rules,
+                    };
+                    if !routes.contains_key(spec.listener.arn()) {
                         return Err(CloudError::ResourceMissing {
-                            what: format!("listener {}", spec.listener_arn),
-                            message: "ListenerNotFound: One or more listeners not found".into(),
+                            what: spec.listener.describe(),
+                            message: not_found.into(),
                         });
                     }
                     w.require_target_group(arn)?;
-                    w.listeners
-                        .insert(spec.listener_arn.clone(), vec![arn.clone()]);
+                    let routes = match &spec.listener {
+                        Listener::Default(_) => &mut w.listeners,
+                        Listener::Rule(_) => &mut w.rules,
+                    };
+                    routes.insert(spec.listener.arn().to_owned(), vec![arn.clone()]);
                     Ok(Applied::Done)
                 })
             }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// Every request the simulated cloud makes, as (service, operation), named as AWS names them.
-pub const OPERATIONS: [(&str, &str); 13] = [
+pub const OPERATIONS: [(&str, &str); 15] = [
     ("sts", "GetCallerIdentity"),
     ("ssm", "GetParameters"),
     ("ssm", "GetParameter"),
@@ -18,6 +18,8 @@ pub const OPERATIONS: [(&str, &str); 13] = [
     ("elbv2", "DescribeTargetHealth"),
     ("elbv2", "DescribeListeners"),
     ("elbv2", "ModifyListener"),
+    ("elbv2", "DescribeRules"),
+    ("elbv2", "ModifyRule"),
 ];
 
 /// Per-operation request counts: (service, operation) -> requests made, whatever their outcome.

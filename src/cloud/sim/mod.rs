@@ -28,7 +28,7 @@ pub use world::{AsgView, InstanceView, ParameterView, TargetGroupView, WorldSnap
 
 use crate::clock::Clock;
 use crate::cloud::{NoObserver, RequestObserver};
-use crate::core::{RunnerSpec, TargetHealth};
+use crate::core::{Listener, RunnerSpec, TargetHealth};
 use world::World;
 
 /// A handle on a simulated world. Clones share the world, so a test can keep one handle to
@@ -160,8 +160,9 @@ impl SimCloud {
         self.edit(|w, now| w.view_asg(name, now))
     }
 
-    pub fn listener_targets(&self, arn: &str) -> Option<Vec<String>> {
-        self.edit(|w, _| w.listeners.get(arn).cloned())
+    /// What the listener's default action, or the listener rule, forwards to.
+    pub fn listener_targets(&self, listener: &Listener) -> Option<Vec<String>> {
+        self.edit(|w, _| w.routes(listener).get(listener.arn()).cloned())
     }
 
     pub fn target_health(&self, arn: &str) -> Option<Vec<TargetHealth>> {
@@ -170,9 +171,9 @@ impl SimCloud {
 
     // ---- out-of-band edits ----
 
-    pub fn set_listener_targets(&self, arn: &str, target_group_arns: &[&str]) {
+    pub fn set_listener_targets(&self, listener: &Listener, target_group_arns: &[&str]) {
         self.edit(|w, _| {
-            if let Some(forward) = w.listeners.get_mut(arn) {
+            if let Some(forward) = w.routes(listener).get_mut(listener.arn()) {
                 *forward = target_group_arns.iter().map(|s| (*s).to_owned()).collect();
             }
         });
@@ -200,8 +201,9 @@ impl SimCloud {
         self.edit(|w, _| w.target_groups.remove(arn));
     }
 
-    pub fn delete_listener(&self, arn: &str) {
-        self.edit(|w, _| w.listeners.remove(arn));
+    /// Deletes the listener, or only the listener rule.
+    pub fn delete_listener(&self, listener: &Listener) {
+        self.edit(|w, _| w.routes(listener).remove(listener.arn()));
     }
 
     /// SetDesiredCapacity by hand; min and max widen to admit it, as an operator would.

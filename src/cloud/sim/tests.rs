@@ -34,9 +34,9 @@ fn spec(name: &str) -> RunnerSpec {
         active_shard: Shard::Green,
         revision: Some("2".to_owned()),
         paused: false,
-        listener_arn: format!(
+        listener: Listener::Default(format!(
             "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/{name}/1"
-        ),
+        )),
         shards: ShardPair::from_fn(|s| ShardSpec {
             auto_scaling_group: format!("{name}-{s}"),
             target_group_arn: format!(
@@ -508,7 +508,7 @@ fn each_step_has_its_effect() {
 
     f.apply(&steps[3]).unwrap();
     assert_eq!(
-        f.cloud.listener_targets(&f.spec.listener_arn).unwrap(),
+        f.cloud.listener_targets(&f.spec.listener).unwrap(),
         [f.tg(Shard::Green)]
     );
 
@@ -642,11 +642,11 @@ fn a_deleted_target_group_or_listener_is_reported_missing() {
     }
     assert!(f.asg(Shard::Green).target_group_arns.is_empty());
     assert_eq!(
-        f.cloud.listener_targets(&f.spec.listener_arn).unwrap(),
+        f.cloud.listener_targets(&f.spec.listener).unwrap(),
         [f.tg(Shard::Blue)]
     );
 
-    f.cloud.delete_listener(&f.spec.listener_arn);
+    f.cloud.delete_listener(&f.spec.listener);
     let err = f
         .apply(&Step::SwitchListener { to: Shard::Blue })
         .unwrap_err();
@@ -679,10 +679,8 @@ fn out_of_band_edits_show_in_the_next_observation() {
     let f = Fixture::new(STEADY);
     let blue = f.spec.shards.blue.auto_scaling_group.clone();
     f.cloud.garble_parameter(&f.spec.status_parameter);
-    f.cloud.set_listener_targets(
-        &f.spec.listener_arn,
-        &[f.tg(Shard::Blue), f.tg(Shard::Green)],
-    );
+    f.cloud
+        .set_listener_targets(&f.spec.listener, &[f.tg(Shard::Blue), f.tg(Shard::Green)]);
     f.cloud.set_desired_capacity(&blue, 3);
     f.cloud.set_tag(&blue, MARK_TAG, "junk");
     let obs = f.observe(Detail::Full);
@@ -719,9 +717,9 @@ fn a_runner_added_later_gets_its_resources_once() {
 fn clones_share_one_world() {
     let f = Fixture::new(STEADY);
     let other = f.cloud.clone();
-    other.set_listener_targets(&f.spec.listener_arn, &[]);
+    other.set_listener_targets(&f.spec.listener, &[]);
     assert_eq!(
-        f.cloud.listener_targets(&f.spec.listener_arn).unwrap(),
+        f.cloud.listener_targets(&f.spec.listener).unwrap(),
         Vec::<String>::new()
     );
 }
@@ -925,7 +923,7 @@ fn a_lost_response_takes_effect_but_reports_a_timeout() {
         }
     ));
     assert_eq!(
-        f.cloud.listener_targets(&f.spec.listener_arn).unwrap(),
+        f.cloud.listener_targets(&f.spec.listener).unwrap(),
         [f.tg(Shard::Green)]
     );
 
@@ -995,8 +993,96 @@ fn the_fault_table_names_every_operation_the_sim_makes() {
     for step in all_steps() {
         f.apply(&step).unwrap();
     }
+    // A runner on a listener rule makes the rule calls.
+    let on_rule = rule_spec("runner-r", "app/shared/1/2/3");
+    f.cloud.ensure_runner(&on_rule);
+    block_on(f.cloud.observe(&[&on_rule], Detail::Full)).unwrap();
+    block_on(
+        f.cloud
+            .apply(&on_rule, &Step::SwitchListener { to: Shard::Green }),
+    )
+    .unwrap();
     for key in f.cloud.calls().keys() {
         assert!(OPERATIONS.contains(key), "{key:?} missing from OPERATIONS");
     }
     assert_eq!(f.cloud.calls().len(), OPERATIONS.len());
+}
+
+// ---- listener rules ----
+
+fn rule_spec(name: &str, rule: &str) -> RunnerSpec {
+    RunnerSpec {
+        listener: Listener::Rule(format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/{rule}"
+        )),
+        ..spec(name)
+    }
+}
+
+/// Two runners on rules of one listener: observed in one DescribeRules call, and a switch of
+/// one rule leaves the other rule, and every listener, as they were.
+#[test]
+fn runners_on_rules_of_one_listener_are_observed_together_and_switched_apart() {
+    let yaml = "
+world:
+  runner-a: { serving: blue, shards: { blue: { capacity: 2 } } }
+  runner-b: { serving: blue, shards: { blue: { capacity: 2 } } }
+";
+    let settings: SimSettings = serde_saphyr::from_str(yaml).unwrap();
+    let a = rule_spec("runner-a", "app/shared/1/80/a");
+    let b = rule_spec("runner-b", "app/shared/1/80/b");
+    let plain = spec("runner-c");
+    let clock = ManualClock::starting_at(t0());
+    let cloud = SimCloud::new(
+        &settings,
+        &[a.clone(), b.clone(), plain.clone()],
+        Arc::new(clock),
+    );
+    let before = cloud.snapshot();
+    let obs = block_on(cloud.observe(&[&a, &b, &plain], Detail::Light)).unwrap();
+    assert_eq!(
+        obs[0].listener.present().unwrap().forward_to,
+        [a.shards.blue.target_group_arn.as_str()]
+    );
+    assert_eq!(obs[1].listener.present().unwrap().arn, b.listener.arn());
+    assert_eq!(cloud.calls()[&("elbv2", "DescribeRules")], 1);
+    assert_eq!(cloud.calls()[&("elbv2", "DescribeListeners")], 1);
+
+    block_on(cloud.apply(&a, &Step::SwitchListener { to: Shard::Green })).unwrap();
+    assert_eq!(cloud.calls()[&("elbv2", "ModifyRule")], 1);
+    assert!(!cloud.calls().contains_key(&("elbv2", "ModifyListener")));
+    let after = cloud.snapshot();
+    assert_eq!(
+        cloud.listener_targets(&a.listener).unwrap(),
+        [a.shards.green.target_group_arn.as_str()]
+    );
+    let rule_of =
+        |snap: &WorldSnapshot, arn: &str| snap.rules.iter().find(|r| r.arn == arn).cloned();
+    assert_eq!(
+        rule_of(&after, b.listener.arn()),
+        rule_of(&before, b.listener.arn())
+    );
+    assert_eq!(after.listeners, before.listeners);
+}
+
+#[test]
+fn a_deleted_rule_is_missing_and_cannot_be_switched() {
+    let f = Fixture::new(STEADY);
+    let on_rule = rule_spec("runner-a", "app/shared/1/80/a");
+    f.cloud.ensure_runner(&on_rule);
+    f.cloud.delete_listener(&on_rule.listener);
+    let obs = block_on(f.cloud.observe(&[&on_rule], Detail::Full)).unwrap();
+    assert_eq!(obs[0].listener, Found::Missing);
+    let err = block_on(
+        f.cloud
+            .apply(&on_rule, &Step::SwitchListener { to: Shard::Green }),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CloudError::ResourceMissing { ref what, .. } if what.starts_with("listener rule ")),
+        "{err:?}"
+    );
+    // Deleted for good: the rule is not recreated behind the operator's back.
+    f.cloud.ensure_runner(&on_rule);
+    assert_eq!(f.cloud.listener_targets(&on_rule.listener), None);
 }

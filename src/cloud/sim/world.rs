@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::faults::{CallCounts, Faults};
 use super::settings::{RevisionBehaviour, RunnerWorld, SimSettings, WorldHealthCheck};
 use crate::core::{
-    AsgObservation, HealthCheckSettings, Instance, ListenerObservation, RunnerSpec, Shard,
-    TargetHealth,
+    AsgObservation, HealthCheckSettings, Instance, Listener, ListenerObservation, RunnerSpec,
+    Shard, TargetHealth,
 };
 
 #[derive(Debug, Clone)]
@@ -124,6 +124,8 @@ pub struct WorldSnapshot {
     pub asgs: Vec<AsgView>,
     pub target_groups: Vec<TargetGroupView>,
     pub listeners: Vec<ListenerObservation>,
+    /// Listener rules, by rule ARN, with the target groups of their forward action.
+    pub rules: Vec<ListenerObservation>,
     pub parameters: Vec<ParameterView>,
 }
 
@@ -140,6 +142,9 @@ pub(super) struct World {
     pub target_groups: BTreeMap<String, TargetGroup>,
     /// Listener ARN -> the target groups its forward action sends to.
     pub listeners: BTreeMap<String, Vec<String>>,
+    /// Listener rule ARN -> the target groups its forward action sends to. Rules are modelled
+    /// apart from listeners: a runner on a rule never touches a listener's default action.
+    pub rules: BTreeMap<String, Vec<String>>,
     pub parameters: BTreeMap<String, Parameter>,
     /// Every resource ever created, so that one deleted out of band is never created again.
     pub created: BTreeSet<String>,
@@ -163,6 +168,7 @@ impl World {
             asgs: BTreeMap::new(),
             target_groups: BTreeMap::new(),
             listeners: BTreeMap::new(),
+            rules: BTreeMap::new(),
             parameters: BTreeMap::new(),
             created: BTreeSet::new(),
             faults: Faults::default(),
@@ -224,16 +230,18 @@ impl World {
                 );
             }
         }
-        if self
-            .created
-            .insert(format!("listener:{}", spec.listener_arn))
-        {
+        let (kind, routes) = match &spec.listener {
+            Listener::Default(_) => ("listener", &mut self.listeners),
+            Listener::Rule(_) => ("rule", &mut self.rules),
+        };
+        let arn = spec.listener.arn();
+        if self.created.insert(format!("{kind}:{arn}")) {
             let forward = initial
                 .serving
                 .shard()
                 .map(|s| vec![spec.shards[s].target_group_arn.clone()])
                 .unwrap_or_default();
-            self.listeners.insert(spec.listener_arn.clone(), forward);
+            routes.insert(arn.to_owned(), forward);
         }
         if let Some(value) = initial.record
             && self
@@ -428,6 +436,14 @@ impl World {
                     forward_to: forward_to.clone(),
                 })
                 .collect(),
+            rules: self
+                .rules
+                .iter()
+                .map(|(arn, forward_to)| ListenerObservation {
+                    arn: arn.clone(),
+                    forward_to: forward_to.clone(),
+                })
+                .collect(),
             parameters: self
                 .parameters
                 .iter()
@@ -437,6 +453,14 @@ impl World {
                     version: p.version,
                 })
                 .collect(),
+        }
+    }
+
+    /// The listeners or the rules, whichever `listener` is one of.
+    pub fn routes(&mut self, listener: &Listener) -> &mut BTreeMap<String, Vec<String>> {
+        match listener {
+            Listener::Default(_) => &mut self.listeners,
+            Listener::Rule(_) => &mut self.rules,
         }
     }
 
