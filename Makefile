@@ -4,8 +4,9 @@ CARGO ?= cargo
 CARGO_TARGET_DIR ?= $(HOME)/.cache/switchyard-target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/debug/switchyard
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/switchyard
 
-.PHONY: build demo test unit e2e lint bench soak
+.PHONY: build demo test e2e alerts lint bench soak tools delivery chart systemd image chart-schema
 
 build:
 	$(CARGO) build --locked
@@ -14,17 +15,50 @@ build:
 demo: build
 	SWITCHYARD=$(BIN) scripts/demo.sh
 
-## Everything: unit, property, controller, simulation and end-to-end tests.
-test:
+## Everything: unit, property, controller, simulation and end-to-end tests, then the delivery
+## checks (Helm chart, systemd unit, container image).
+test: build tools
 	$(CARGO) test --locked --all-targets
+	$(MAKE) --no-print-directory delivery
+
+## helm, kubernetes-validate and the Prometheus Operator's schemas, pinned, into .tools/.
+tools:
+	@scripts/tools.sh >/dev/null
+
+delivery: chart systemd image
+
+## The chart: lint, render, Kubernetes and CRD schemas, the rendered desired-state file.
+chart: build tools
+	SWITCHYARD=$(BIN) scripts/check-chart.sh
+
+## deploy/systemd/switchyard.service: systemd-analyze verify (silent) and security.
+systemd: build
+	SWITCHYARD=$(BIN) scripts/check-systemd.sh
+
+## The Containerfile, built with buildah on a base made from Debian packages, and run.
+image:
+	$(CARGO) build --locked --release
+	SWITCHYARD_RELEASE=$(RELEASE_BIN) scripts/check-image.sh
+
+## Refresh the desired-state definitions that charts/switchyard/values.schema.json embeds.
+chart-schema: build
+	$(BIN) schema > $(CARGO_TARGET_DIR)/desired-state.schema.json
+	python3 scripts/chart/values_schema.py $(CARGO_TARGET_DIR)/desired-state.schema.json
 
 ## End-to-end tests only: the real binary against moto's server on loopback.
 e2e:
 	$(CARGO) test --locked --test 'e2e*' --test aws_moto
 
+## The alert rules, their promtool tests, the dashboard's queries, and the path from a halt to
+## a notification through a real Prometheus and Alertmanager (see docs/alerts.md).
+alerts:
+	$(CARGO) test --locked --test alert_rules --test e2e_alerts
+
+## rustfmt, clippy (warnings are errors), and cargo deny (advisories offline, licenses, bans).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	scripts/deny.sh
 
 bench:
 	$(CARGO) bench --locked

@@ -5,4 +5,5 @@ pub mod cloud;
 pub mod config;
 pub mod controller;
 pub mod core;
+pub mod lease;
 pub mod telemetry;

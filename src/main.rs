@@ -1,5 +1,5 @@
 //! The `switchyard` binary: parse the command line, run the command, map the outcome to the exit
-//! codes of SPEC §7.
+//! codes of docs/commands.md.
 
 mod cli;
 

@@ -190,6 +190,7 @@ fn mark(state: MarkState) -> Mark {
         id: "d-7".to_string(),
         shard: Shard::Green,
         revision: Some("2".to_string()),
+        capacity: Some(2),
         started: Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
         state,
     }
@@ -828,6 +829,7 @@ async fn the_account_is_checked_again_before_a_mutation_after_a_credential_refre
         &obs,
         &switchyard::core::RunnerMemory::default(),
         switchyard::core::Actor::Controller,
+        chrono::Utc::now(),
     );
     assert!(refused.is_err(), "the guard refuses in the other account");
 

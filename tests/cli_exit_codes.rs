@@ -1,5 +1,5 @@
-//! The binary's exit codes and what it prints (SPEC §7), on fixtures over the simulated cloud.
-//! Each run of the binary builds its simulated world afresh from the file.
+//! The binary's exit codes and what it prints (docs/commands.md), on fixtures over the simulated
+//! cloud. Each run of the binary builds its simulated world afresh from the file.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -141,8 +141,15 @@ fn fails_after_switch() -> Scenario {
 #[tokio::test(start_paused = true)]
 async fn a_failure_after_the_switch_switches_back() {
     let mut h = Harness::new(fails_after_switch().config());
-    h.until(400, |d| d.phase == Phase::Failed && d.step.is_none())
-        .await;
+    // Failed, and green (which took traffic) drained and scaled to zero.
+    h.until(400, |d| {
+        d.phase == Phase::Failed
+            && d.step.is_none()
+            && d.shards
+                .as_ref()
+                .is_some_and(|s| s.green.facts.desired_capacity == 0)
+    })
+    .await;
     h.never_halted();
     // Traffic went to green, then back to blue.
     assert_eq!(h.cloud.switches(), 2);

@@ -210,7 +210,8 @@ async fn a_failed_deployment_is_retried_after_the_mark_is_cleared() {
             &spec,
             &obs,
             &RunnerMemory::default(),
-            Actor::Controller
+            Actor::Controller,
+            h.clock.now()
         )
         .is_err()
     );

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use controller_support::*;
 use switchyard::controller::AccountError;
-use switchyard::core::{HaltReason, Phase, Shard, StatusRecord};
+use switchyard::core::{HaltReason, MARK_TAG, Phase, Shard, StatusRecord};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -170,4 +170,46 @@ async fn shutdown_ends_the_loop() {
         .await
         .expect("the loop stops promptly")
         .unwrap();
+}
+
+/// An edit saved while a pass is under way stops every step of the old desired state that has
+/// not been sent: here `paused: true` lands while the pass that would write the mark observes.
+#[tokio::test(start_paused = true)]
+async fn a_file_edit_during_a_pass_stops_its_steps() {
+    let h = Harness::new(Scenario::blue_to_green().config());
+    let (tx, rx) = watch::channel(Arc::clone(&h.config));
+    let paused = Scenario {
+        paused: true,
+        ..Scenario::blue_to_green()
+    }
+    .config();
+    let edit = tx.clone();
+    *h.cloud.during_next_observe.lock().unwrap() = Some(Box::new(move || {
+        edit.send(Arc::new(paused)).unwrap();
+    }));
+    let cloud = Arc::clone(&h.cloud);
+    let board = h.board.clone();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(h.controller.run(rx, cancel.clone()));
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        cloud.steps(),
+        vec![],
+        "a step of the old desired state was sent"
+    );
+    assert_eq!(
+        cloud.sim.asg(GREEN_ASG).unwrap().tags.get(MARK_TAG),
+        None,
+        "green got a mark"
+    );
+    assert!(
+        board
+            .runner("runner-a")
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.reason == "Paused")
+    );
+    cancel.cancel();
+    task.await.unwrap();
 }

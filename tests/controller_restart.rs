@@ -54,3 +54,38 @@ async fn a_restart_after_any_step_converges_without_repeating_one() {
         assert_eq!(h.capacity(BLUE_ASG), 0);
     }
 }
+
+/// A crash loop through a bad revision (restarts every few seconds, for longer than the
+/// deadline): the deadline is durable, so the one attempt fails and no restart adds another.
+#[tokio::test(start_paused = true)]
+async fn a_crash_loop_never_turns_a_bad_revision_into_a_deploy_loop() {
+    let never_healthy = Scenario {
+        simulated_extra: "    revisions:\n      \"2\": { healthy: false }\n",
+        ..Scenario::blue_to_green()
+    };
+    let mut h = Harness::new(never_healthy.config());
+    // Five minutes of deadline and more: a restart after every second pass.
+    for _ in 0..100 {
+        h.tick().await;
+        h.tick().await;
+        h.restart();
+    }
+    // A controller just started cannot know whether traffic left green a moment ago, so green
+    // is released one drainDelay after the restarts stop.
+    for _ in 0..10 {
+        h.tick().await;
+    }
+    h.never_halted();
+    assert_eq!(
+        h.cloud.count(|s| matches!(s, Step::WriteMark { .. })),
+        1,
+        "one attempt of revision 2: {:?}",
+        h.cloud.steps()
+    );
+    assert_eq!(
+        h.cloud.count(|s| matches!(s, Step::FailDeployment { .. })),
+        1
+    );
+    assert_eq!(h.capacity(GREEN_ASG), 0);
+    assert_eq!(h.serving(), vec![BLUE_TG.to_owned()]);
+}

@@ -1,4 +1,4 @@
-//! End to end: AWS calls per steady tick (SPEC §10), measured from the daemon's own
+//! End to end: AWS calls per steady tick (docs/operations.md), measured from the daemon's own
 //! `switchyard_cloud_requests_total` against moto's server, for 1 and 50 runners at rest.
 //! The figures are printed (BENCHMARKS.md keeps them) and bounded, so that a change that
 //! makes every tick more expensive fails here.

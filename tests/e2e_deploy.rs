@@ -1,12 +1,12 @@
-//! End to end: the real `switchyard` binary deploys against moto's server (SPEC §4, §5, §7).
-//! See `e2e_support` for the harness.
+//! End to end: the real `switchyard` binary deploys against moto's server (docs/how-it-decides.md,
+//! §5, §7). See `e2e_support` for the harness.
 
 mod e2e_support;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use e2e_support::{Desired, World, record_json, world};
+use e2e_support::{Desired, World, keep_unhealthy, record_json, world};
 use serde_json::json;
 
 const DEPLOY: Duration = Duration::from_secs(60);
@@ -88,12 +88,12 @@ async fn first_deployment_from_an_empty_record() {
     );
     // `{}` was version 2 (the world wrote the first record); one write made it active.
     assert_eq!(after.record.as_ref().unwrap().1, 3);
-    let mark = after
-        .blue
-        .mark()
-        .expect("the provision's mark stays as history");
-    assert_eq!(mark["shard"], "blue");
-    assert_eq!(mark["state"], "provisioning");
+    // A mark lives only while its attempt does: recorded, it is deleted.
+    assert_eq!(
+        after.blue.mark(),
+        None,
+        "the recorded attempt's mark is gone"
+    );
     assert_eq!(daemon.stop(), Some(0), "SIGTERM ends the daemon with 0");
 }
 
@@ -163,40 +163,6 @@ async fn an_edit_of_the_file_while_the_daemon_runs_is_converged() {
         "{metrics}"
     );
     assert_eq!(daemon.stop(), Some(0));
-}
-
-/// Marks every instance of `asg` unhealthy as soon as it shows up, as a revision that never
-/// passes its health checks would look; stops when `stop` fires.
-fn keep_unhealthy(
-    w: &World,
-    asg: String,
-    stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let client = w.autoscaling();
-    tokio::spawn(async move {
-        while !stop.is_cancelled() {
-            let groups = client
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&asg)
-                .send()
-                .await
-                .expect("describe");
-            for i in groups.auto_scaling_groups()[0].instances() {
-                if i.health_status() == Some("Healthy") {
-                    client
-                        .set_instance_health()
-                        .instance_id(i.instance_id().unwrap())
-                        .health_status("Unhealthy")
-                        .send()
-                        .await
-                        .expect("set instance health");
-                }
-            }
-            // Polls a real process; far shorter than the grace period, so no instance is
-            // ever judged healthy.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
 }
 
 /// UpdateAutoScalingGroup calls that raised green's capacity, from the daemon's own metrics:

@@ -1,7 +1,7 @@
-//! End to end: every halt of SPEC §3 that moto can produce, and the wrong account, with the
-//! real binary. Each case checks that nothing was mutated (record value and version, listener,
-//! both ASGs' capacities, template versions, tags and instances) and that `plan` exits 3 naming
-//! the reason.
+//! End to end: every halt of docs/how-it-decides.md that moto can produce, and the wrong account,
+//! with the real binary. Each case checks that nothing was mutated (record value and version,
+//! listener, both ASGs' capacities, template versions, tags and instances) and that `plan` exits 3
+//! naming the reason.
 
 mod e2e_support;
 
@@ -211,7 +211,7 @@ async fn wrong_account_refuses_every_command() {
     for args in commands {
         let out = w.switchyard(args);
         let said = format!("{}{}", stdout(&out), stderr(&out));
-        // SPEC §7 gives 4 to run, plan, status and repair; retry's codes are 0 and 1 only.
+        // docs/commands.md gives 4 to run, plan, status and repair; retry's codes are 0 and 1 only.
         let expected = if args[0] == "retry" { 1 } else { 4 };
         assert_eq!(
             out.status.code(),
@@ -236,33 +236,17 @@ async fn wrong_account_refuses_every_command() {
 /// writer changes the record in between. The write must be refused, never overwrite.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_modification_during_repair_confirmation() {
-    use std::io::{BufRead, BufReader, Write};
     let w = world("h-cm", 1).await;
     let r = w.runner().clone();
     w.set_capacity(&r.green_asg, 2).await;
     w.write_config(&desired("green"));
-    let mut child = w.command(&[
-        "repair",
-        "mark-deployed",
-        "--runner",
-        &r.name,
-        "--shard",
-        "green",
-    ]);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // The record as repair read it, then the prompt (which waits on stdin).
-    let shown = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("after:"))
-        .expect("repair shows the record after");
-    assert!(shown.contains("green"), "{shown}");
+    let repair = w.repair_awaiting_confirmation("green");
+    assert!(repair.shown.contains("green"), "{}", repair.shown);
 
     let other = r#"{"active_shard":"blue","deployment_ts":"2026-03-11T08:00:00Z","deployed_shards":["blue"],"by":"someone-else"}"#;
     w.put_record(other).await;
     let before = w.snapshot().await;
-    writeln!(child.stdin.take().unwrap(), "yes").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = repair.answer("yes");
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("ConcurrentModification"), "{said}");

@@ -1,6 +1,7 @@
-//! The command line (SPEC §7): one file per command; this module holds what they share.
+//! The command line (docs/commands.md): one file per command; this module holds what they share.
 
 mod cloud;
+mod lease;
 mod plan;
 mod render;
 mod repair;
@@ -23,11 +24,13 @@ use switchyard::cloud::{Cloud, Detail, NoObserver};
 use switchyard::config::{self, Config};
 use switchyard::controller::{AccountError, AccountGuard, observe_one};
 use switchyard::core::{self, Actor, Decision, RunnerMemory, RunnerObservation, RunnerSpec, Step};
+use switchyard::lease::{LeaderGate, Mode, NoLeadershipObserver, replica_identity};
 use switchyard::telemetry::{LogFormat, init_logging};
 
 pub use cloud::AnyCloud;
+use lease::Lease;
 
-/// The exit codes of SPEC §7, which scripts rely on.
+/// The exit codes of docs/commands.md, which scripts rely on.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
@@ -103,7 +106,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(path, args, cli.output).await,
         Command::Validate => Ok(validate::run(path, cli.output)),
         Command::Repair { action } => repair::run(path, action).await,
-        // SPEC §7 gives retry the codes 0 and 1 only: a wrong account is its error too.
+        // docs/commands.md gives retry the codes 0 and 1 only: a wrong account is its error too.
         Command::Retry(args) => match retry::run(path, args).await {
             Err(e) if is_wrong_account(&e) => {
                 eprintln!("error: {e:#}");
@@ -154,17 +157,26 @@ pub fn select<'a>(config: &'a Config, runner: Option<&str>) -> anyhow::Result<Ve
     }
 }
 
-/// A cloud for a one-shot command, in the verified account (invariant 8).
+/// A cloud for a one-shot command, in the verified account (invariant 8). Its mutations pass
+/// the lease's gate: with leader election, they are sent only between `lead` and `release`.
 pub struct Session {
-    pub cloud: AnyCloud,
+    pub cloud: LeaderGate<AnyCloud>,
     pub account: String,
     pub clock: Arc<dyn Clock>,
+    lease: Lease,
 }
 
 impl Session {
     pub async fn open(config: &Config) -> anyhow::Result<Session> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let cloud = AnyCloud::connect(config, Arc::new(NoObserver), Arc::clone(&clock)).await?;
+        let lease = Lease::new(
+            config,
+            format!("cli:{}", replica_identity(None)),
+            Mode::Operator,
+            Arc::new(NoLeadershipObserver),
+        );
+        let cloud = LeaderGate::new(cloud, lease.leadership.clone());
         let account = AccountGuard::for_config(config)
             .verify(&cloud)
             .await?
@@ -173,7 +185,20 @@ impl Session {
             cloud,
             account,
             clock,
+            lease,
         })
+    }
+
+    /// With leader election: takes the lease from the daemon that holds it (it hands over
+    /// between two of its calls), so that this command's mutation is the only one in flight.
+    /// Observe again after this: the world may have moved while waiting.
+    pub async fn lead(&mut self) -> anyhow::Result<()> {
+        self.lease.lead(Arc::new(NoObserver)).await
+    }
+
+    /// Gives the lease back; a daemon's standby takes it at once.
+    pub async fn release(&mut self) {
+        self.lease.release().await;
     }
 
     /// A fresh, full observation of one runner, as an operator's command acts on.
@@ -186,7 +211,15 @@ impl Session {
     /// An operator's step passes the same guard as the controller's (halts aside, which it
     /// exists to resolve); a refusal is printed.
     pub fn permits(&self, step: &Step, spec: &RunnerSpec, obs: &RunnerObservation) -> bool {
-        match core::guard(step, spec, obs, &RunnerMemory::default(), Actor::Operator) {
+        let now = self.clock.now();
+        match core::guard(
+            step,
+            spec,
+            obs,
+            &RunnerMemory::default(),
+            Actor::Operator,
+            now,
+        ) {
             Ok(()) => true,
             Err(refusal) => {
                 eprintln!("refused: {refusal}");

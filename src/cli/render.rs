@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use switchyard::telemetry::{ConditionValue, RunnerStatus, StatusDocument};
+use switchyard::telemetry::{ConditionValue, LeadershipStatus, RunnerStatus, StatusDocument};
 
 use super::table::{Table, yes_no};
 
@@ -10,10 +10,11 @@ use super::table::{Table, yes_no};
 const EVENTS_SHOWN: usize = 5;
 
 pub fn document(doc: &StatusDocument) -> String {
+    let mut out = doc.leadership.as_ref().map(leadership).unwrap_or_default();
     if doc.runners.is_empty() {
-        return "no runners\n".to_owned();
+        out.push_str("no runners\n");
+        return out;
     }
-    let mut out = String::new();
     for (i, runner) in doc.runners.iter().enumerate() {
         if i > 0 {
             out.push('\n');
@@ -21,6 +22,22 @@ pub fn document(doc: &StatusDocument) -> String {
         out.push_str(&self::runner(runner));
     }
     out
+}
+
+/// Which replica answered and which one leads (a daemon's `/api/v1/status`).
+pub fn leadership(l: &LeadershipStatus) -> String {
+    match &l.lease {
+        None => format!(
+            "replica {} ({}; no leader election: the only writer)\n\n",
+            l.replica, l.role
+        ),
+        Some(lease) => format!(
+            "replica {} ({}); leader: {} (lease {lease})\n\n",
+            l.replica,
+            l.role,
+            l.leader.as_deref().unwrap_or("none")
+        ),
+    }
 }
 
 pub fn runner(r: &RunnerStatus) -> String {

@@ -8,7 +8,9 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use switchyard::cloud::{Applied, Cloud};
 use switchyard::controller::check_write;
-use switchyard::core::{RecordObservation, RecordWrite, Shard, Step};
+use switchyard::core::{
+    RecordObservation, RecordWrite, RunnerObservation, RunnerSpec, Shard, Step,
+};
 
 use super::{Session, exit, load, select};
 
@@ -36,7 +38,7 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
     let Action::MarkDeployed(args) = action;
     let config = load(path)?;
     let spec = select(&config, Some(&args.runner))?[0];
-    let session = Session::open(&config).await?;
+    let mut session = Session::open(&config).await?;
     let obs = session.observe(spec).await?;
     let record = match obs.record.parse() {
         Ok(record) => record,
@@ -67,7 +69,7 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
         RecordObservation::Present { value, version } => format!("{value}   (version {version})"),
     };
     println!("account:   {}", session.account);
-    println!("region:    {}", session.cloud.region());
+    println!("region:    {}", session.cloud.inner().region());
     println!("runner:    {}", spec.name);
     println!("parameter: {}", spec.status_parameter);
     println!("now:       {before}");
@@ -76,9 +78,24 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
         eprintln!("not written");
         return Ok(exit::ERROR);
     }
-    // The confirmation may have taken minutes: the version check is made again on a fresh
-    // read right before the write (SSM has no conditional write; the read-back catches the
-    // rest), so another writer's change in the meantime is never overwritten.
+    // With leader election, the write is made while this command holds the lease: the daemon
+    // hands it over between two of its calls and takes it back afterwards.
+    session.lead().await?;
+    let written = write(&session, spec, &step, &obs).await;
+    session.release().await;
+    written
+}
+
+async fn write(
+    session: &Session,
+    spec: &RunnerSpec,
+    step: &Step,
+    obs: &RunnerObservation,
+) -> anyhow::Result<u8> {
+    // The confirmation (and the lease) may have taken minutes: the version check is made
+    // again on a fresh read right before the write (SSM has no conditional write; the
+    // read-back catches the rest), so another writer's change in the meantime is never
+    // overwritten, and the guard judges the world as it is now.
     let fresh = session.observe(spec).await?;
     if fresh.record != obs.record {
         eprintln!(
@@ -89,12 +106,18 @@ pub async fn run(path: &Path, action: Action) -> anyhow::Result<u8> {
         );
         return Ok(exit::ERROR);
     }
+    // Nor is the shard's health taken on trust from before the prompt: the guard judges the
+    // write again on the world as it is now (a shard scaled down meanwhile is refused).
+    if !session.permits(step, spec, &fresh) {
+        eprintln!("nothing written: the world changed while waiting for confirmation");
+        return Ok(exit::ERROR);
+    }
     let applied = session
         .cloud
-        .apply(spec, &step)
+        .apply(spec, step)
         .await
         .context("writing the status record")?;
-    if let Some((halt, latest)) = check_write(spec, &step, &applied) {
+    if let Some((halt, latest)) = check_write(spec, step, &applied) {
         eprintln!("{} (latest version {latest})", halt.message);
         return Ok(exit::ERROR);
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use switchyard::cloud::Cloud;
-use switchyard::core::{MarkState, Step};
+use switchyard::core::{Mark, MarkState, RunnerObservation, RunnerSpec, Step};
 
 use super::{Session, exit, load, select};
 
@@ -18,22 +18,35 @@ pub struct Args {
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<u8> {
     let config = load(path)?;
     let spec = select(&config, Some(&args.runner))?[0];
-    let session = Session::open(&config).await?;
-    let obs = session.observe(spec).await?;
+    let mut session = Session::open(&config).await?;
     let (shard, revision) = spec.desired();
-    let failed = obs
-        .asg(shard)
-        .and_then(|asg| asg.mark())
-        .and_then(Result::ok)
-        .filter(|mark| mark.state == MarkState::Failed && mark.is_for(shard, revision));
-    let Some(mark) = failed else {
-        println!(
-            "nothing to retry: {shard} of runner {} carries no failed mark for revision {}",
-            spec.name,
-            revision.unwrap_or("(unchanged)")
-        );
-        return Ok(exit::OK);
+    let failed_mark = |obs: &RunnerObservation| {
+        obs.asg(shard)
+            .and_then(|asg| asg.mark())
+            .and_then(Result::ok)
+            .filter(|mark| mark.state == MarkState::Failed && mark.is_for(shard, revision))
     };
+    if failed_mark(&session.observe(spec).await?).is_none() {
+        return Ok(nothing_to_retry(spec));
+    }
+    // With leader election, the mark is deleted while this command holds the lease, on an
+    // observation made after it was handed over.
+    session.lead().await?;
+    let cleared = clear(&session, spec, failed_mark).await;
+    session.release().await;
+    cleared
+}
+
+async fn clear(
+    session: &Session,
+    spec: &RunnerSpec,
+    failed_mark: impl Fn(&RunnerObservation) -> Option<Mark>,
+) -> anyhow::Result<u8> {
+    let obs = session.observe(spec).await?;
+    let Some(mark) = failed_mark(&obs) else {
+        return Ok(nothing_to_retry(spec));
+    };
+    let (shard, revision) = spec.desired();
     let step = Step::DeleteMark { shard };
     if !session.permits(&step, spec, &obs) {
         return Ok(exit::ERROR);
@@ -51,4 +64,14 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<u8> {
         mark.started.to_rfc3339()
     );
     Ok(exit::OK)
+}
+
+fn nothing_to_retry(spec: &RunnerSpec) -> u8 {
+    let (shard, revision) = spec.desired();
+    println!(
+        "nothing to retry: {shard} of runner {} carries no failed mark for revision {}",
+        spec.name,
+        revision.unwrap_or("(unchanged)")
+    );
+    exit::OK
 }

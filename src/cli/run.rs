@@ -3,17 +3,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
 use serde_json::json;
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::cloud::sim::SimCloud;
 use switchyard::config::{self, Config, ReloadOutcome};
 use switchyard::controller::Controller;
 use switchyard::core::Decision;
-use switchyard::telemetry::{Health, Metrics, StatusBoard, serve};
+use switchyard::lease::{LeaderGate, Mode, replica_identity};
+use switchyard::telemetry::{Health, LeadershipPublisher, Metrics, StatusBoard, serve};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::lease::Lease;
 use super::table::Table;
 use super::{AnyCloud, Output, emit, exit, load, print_json};
 
@@ -22,15 +25,38 @@ pub struct Args {
     /// One observe/decide/act pass over all runners, then exit.
     #[arg(long)]
     once: bool,
+    /// This replica's name in the lease, `status` and logs (default: host or pod name and pid).
+    #[arg(long, env = "SWITCHYARD_REPLICA_ID", value_name = "ID")]
+    replica_id: Option<String>,
 }
 
 pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> {
     let config = Arc::new(load(path)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
-    let cloud = Arc::new(AnyCloud::connect(&config, metrics.clone(), Arc::clone(&clock)).await?);
+    metrics.config_loaded(clock.now().timestamp_millis() as f64 / 1000.0);
+    let cloud = AnyCloud::connect(&config, metrics.clone(), Arc::clone(&clock)).await?;
     let board = StatusBoard::new();
     let health = Health::with_clock(config.controller.sync_interval, Arc::clone(&clock));
+    let publisher = Arc::new(LeadershipPublisher {
+        metrics: Arc::clone(&metrics),
+        health: health.clone(),
+        board: board.clone(),
+        lease: config
+            .controller
+            .leader_election
+            .as_ref()
+            .map(|l| l.lease_name.clone()),
+    });
+    let identity = replica_identity(args.replica_id.as_deref());
+    let mode = if args.once {
+        Mode::Operator
+    } else {
+        Mode::Daemon
+    };
+    let mut lease = Lease::new(&config, identity, mode, publisher.clone());
+    publisher.publish(&lease.leadership.view());
+    let cloud = Arc::new(LeaderGate::new(cloud, lease.leadership.clone()));
     let mut controller = Controller::new(
         Arc::clone(&cloud),
         Arc::clone(&clock),
@@ -40,10 +66,12 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
         Arc::clone(&config),
     );
     let account = controller.verify_account().await?;
-    info!(account = %account, region = cloud.region(), runners = config.runners.len(), "account verified");
+    info!(account = %account, region = cloud.inner().region(), runners = config.runners.len(), "account verified");
 
     if args.once {
+        lease.lead(metrics.clone()).await?;
         let decisions = controller.run_once().await;
+        lease.release().await;
         summary(&decisions, output)?;
         // A runner left out could not be observed; its error has been logged.
         return Ok(if decisions.len() == config.runners.len() {
@@ -55,14 +83,23 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
 
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
+    lease.start(metrics.clone()).await?;
+    let listen = config.controller.listen;
     let (address, server) = serve(
-        config.controller.listen,
+        listen,
         Arc::clone(&metrics),
         board,
         health.clone(),
         cancel.clone(),
     )
-    .await?;
+    .await
+    .with_context(|| {
+        format!(
+            "cannot listen on {listen} (controller.listen in {}); another process holds it, or \
+             choose another address there",
+            path.display()
+        )
+    })?;
     info!(%address, "listening");
     health.set_ready(true);
     let on_reload = {
@@ -79,10 +116,13 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
         on_reload,
         cancel.clone(),
     );
-    if let Some(sim) = cloud.simulated() {
+    if let Some(sim) = cloud.inner().simulated() {
         updates = with_sim_resources(sim.clone(), updates, cancel.clone());
     }
     controller.run(updates, cancel).await;
+    // The loop has finished its call in flight: hand the lease over at once, so that a
+    // rolling update does not wait a lease duration for the next leader.
+    lease.release().await;
     // The server stops with the same token; its in-flight requests finish first.
     let _ = server.await;
     Ok(exit::OK)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::core::{RunnerObservation, RunnerSpec, Step};
+use crate::lease::Standing;
 
 /// How much to read for a runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,10 @@ pub enum CloudError {
     /// A configured resource is gone (e.g. the launch template a revision names).
     #[error("{what} does not exist: {message}")]
     ResourceMissing { what: String, message: String },
+    /// Leader election is configured and this process may not mutate now (SPEC §12): it is a
+    /// standby, or its lease has less than the mutation's timeout left. Nothing was sent.
+    #[error("not the leader: {message}")]
+    NotLeader { message: String },
     /// Anything else, with the provider's error code and message.
     #[error("{service} {operation} failed: {code}: {message}")]
     Api {
@@ -75,6 +80,7 @@ impl CloudError {
             CloudError::Transient { .. } => "transient",
             CloudError::Timeout { .. } => "timeout",
             CloudError::ResourceMissing { .. } => "resource_missing",
+            CloudError::NotLeader { .. } => "not_leader",
             CloudError::Api { .. } => "api",
         }
     }
@@ -130,4 +136,11 @@ pub trait Cloud: Send + Sync + 'static {
         runner: &RunnerSpec,
         step: &Step,
     ) -> impl Future<Output = Result<Applied, CloudError>> + Send;
+
+    /// Whether this process may mutate now (SPEC §12). Only the lease's gate
+    /// (`lease::LeaderGate`) ever answers standby; a cloud without leader election is the only
+    /// writer, in one term that never ends.
+    fn standing(&self) -> Standing {
+        Standing::Leader { term: 0 }
+    }
 }

@@ -1,6 +1,8 @@
-//! The desired-state file (SPEC §2): typed, validated, with `defaults` merged into each runner.
+//! The desired-state file (docs/configuration.md): typed, validated, with `defaults` merged into
+//! each runner.
 
 mod error;
+mod leader_election;
 mod parse;
 #[cfg(test)]
 mod parse_props;
@@ -16,8 +18,12 @@ use std::time::Duration;
 
 use crate::cloud::sim::SimSettings;
 use crate::core::RunnerSpec;
+use crate::lease::LeaseSettings;
 
 pub use error::{ConfigErrors, ConfigProblem};
+pub use leader_election::{
+    DEFAULT_LEASE_DURATION, DEFAULT_RENEW_INTERVAL, RENEWALS_PER_LEASE, RawLeaderElection,
+};
 pub use parse::{MAX_DEPTH, MAX_FILE_BYTES};
 pub use raw::{DEFAULT_LISTEN, DEFAULT_STATUS_PARAMETER, RawFile};
 pub use reload::{ReloadOutcome, restart_only_change, watch, watch_with_poll};
@@ -43,6 +49,8 @@ pub struct ControllerConfig {
     pub listen: SocketAddr,
     pub sync_interval: Duration,
     pub transition_interval: Duration,
+    /// `controller.leaderElection`; `None`: this process is the only writer.
+    pub leader_election: Option<LeaseSettings>,
 }
 
 /// A loaded, valid desired-state file.

@@ -1,6 +1,6 @@
-//! The file exactly as written: serde types that mirror SPEC §2 key by key. Values that later
-//! validation must point at are `Spanned`, so that a problem found after parsing still names its
-//! line.
+//! The file exactly as written: serde types that mirror docs/configuration.md key by key. Values
+//! that later validation must point at are `Spanned`, so that a problem found after parsing still
+//! names its line.
 
 use std::fmt;
 use std::time::Duration;
@@ -61,6 +61,8 @@ pub struct RawController {
     /// Observation period for runners mid-deployment.
     #[schemars(with = "Option<HumanDuration>", extend("default" = "2s"))]
     pub transition_interval: Option<Spanned<HumanDuration>>,
+    /// Run several replicas, one of which (the lease holder) mutates.
+    pub leader_election: Option<super::leader_election::RawLeaderElection>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

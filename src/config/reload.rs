@@ -36,6 +36,10 @@ pub fn restart_only_change(old: &Config, new: &Config) -> Option<String> {
         ("controller.cloud", old.cloud != new.cloud),
         ("controller.aws", old.aws != new.aws),
         ("controller.listen", old.listen != new.listen),
+        (
+            "controller.leaderElection",
+            old.leader_election != new.leader_election,
+        ),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))
@@ -49,7 +53,7 @@ pub fn restart_only_change(old: &Config, new: &Config) -> Option<String> {
 }
 
 /// How long file events are gathered before one re-read: an editor's save or a ConfigMap swap
-/// is a burst of events, and SPEC §2 wants the edit in force within one second.
+/// is a burst of events, and docs/configuration.md wants the edit in force within one second.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Watches `path` and publishes each new valid config on the returned channel; see

@@ -1,5 +1,5 @@
-//! `RawFile` to `Config`: defaults merged into each runner, then every rule of SPEC §2 checked,
-//! collecting all problems rather than stopping at the first.
+//! `RawFile` to `Config`: defaults merged into each runner, then every rule of
+//! docs/configuration.md checked, collecting all problems rather than stopping at the first.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -135,6 +135,10 @@ fn resolve_controller(raw: &RawController, problems: &mut Problems) -> Controlle
         DEFAULT_TRANSITION_INTERVAL,
         problems,
     );
+    let leader_election = raw
+        .leader_election
+        .as_ref()
+        .and_then(|le| super::leader_election::resolve(le, cloud, aws.as_ref(), &mut problems.0));
     ControllerConfig {
         cloud,
         aws,
@@ -142,6 +146,7 @@ fn resolve_controller(raw: &RawController, problems: &mut Problems) -> Controlle
         listen,
         sync_interval,
         transition_interval,
+        leader_election,
     }
 }
 

@@ -8,6 +8,7 @@
 use thiserror::Error;
 use tokio::sync::OnceCell;
 
+use crate::cloud::aws::NO_CREDENTIALS;
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{CloudKind, Config};
 
@@ -18,8 +19,24 @@ pub enum AccountError {
          {expected}; refusing to act"
     )]
     Mismatch { expected: String, actual: String },
-    #[error("could not read the account the credentials act in: {0}")]
-    Unknown(#[from] CloudError),
+    /// Not a `source`: the message already carries the cloud's error, and printing the chain
+    /// would say it twice.
+    #[error("{}", describe_unknown(.0))]
+    Unknown(CloudError),
+}
+
+impl From<CloudError> for AccountError {
+    fn from(e: CloudError) -> AccountError {
+        AccountError::Unknown(e)
+    }
+}
+
+/// Missing credentials are the first error a newcomer meets: their message stands alone.
+fn describe_unknown(e: &CloudError) -> String {
+    match e {
+        CloudError::Api { code, message, .. } if code == NO_CREDENTIALS => message.clone(),
+        other => format!("could not read the account the credentials act in: {other}"),
+    }
 }
 
 /// The account the controller must act in, and the one it found (read once).

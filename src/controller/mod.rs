@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::cloud::{Cloud, CloudError, Detail};
 use crate::config::Config;
 use crate::core::{Decision, RunnerObservation, RunnerSpec};
+use crate::lease::Standing;
 use crate::telemetry::{Event, Health, Metrics, StatusBoard};
 
 /// Runners reconciled at once; each has at most one step in flight.
@@ -74,6 +75,8 @@ pub struct Controller<C: Cloud> {
     health: Health,
     config: Arc<Config>,
     runners: HashMap<String, Tracked>,
+    /// The term of leadership the runners' memories were built in (SPEC §12).
+    term: Option<u64>,
 }
 
 impl<C: Cloud> Controller<C> {
@@ -94,10 +97,13 @@ impl<C: Cloud> Controller<C> {
                 board,
                 account,
                 cancel: CancellationToken::new(),
+                latest: None,
+                standing: Standing::Standby,
             },
             health,
             config: Arc::clone(&config),
             runners: HashMap::new(),
+            term: None,
         };
         controller.set_config(config);
         controller
@@ -132,6 +138,7 @@ impl<C: Cloud> Controller<C> {
         cancel: CancellationToken,
     ) {
         self.ctx.cancel = cancel.clone();
+        self.ctx.latest = Some(config_rx.clone());
         let mut watching = true;
         loop {
             let now = Instant::now();
@@ -196,10 +203,11 @@ impl<C: Cloud> Controller<C> {
 
     async fn pass(&mut self, names: &[String]) -> Vec<(String, Decision)> {
         // Runners observed together are requeued from the same instant, so that they fall due
-        // together again and the next observation stays one batch (SPEC §10); requeueing each
-        // from the moment its own reconcile finished would split the fleet into more and more
+        // together again and the next observation stays one batch (docs/operations.md); requeueing
+        // each from the moment its own reconcile finished would split the fleet into more and more
         // batches, each making the same describe calls for fewer runners.
         let started = Instant::now();
+        self.take_standing();
         let config = Arc::clone(&self.config);
         let specs: Vec<&RunnerSpec> = config
             .runners
@@ -260,6 +268,28 @@ impl<C: Cloud> Controller<C> {
         decisions.sort_by_key(|(name, _)| order(name));
         self.health.mark_tick(self.ctx.clock.now());
         decisions
+    }
+
+    /// Whether this pass may act, and in which term. A new leader starts from a fresh
+    /// observation, like a restart (SPEC §12): what it remembered while another replica may
+    /// have been acting is not its own story.
+    fn take_standing(&mut self) {
+        let standing = self.ctx.cloud.standing();
+        if let Standing::Leader { term } = standing
+            && self.term != Some(term)
+        {
+            if self.term.is_some() {
+                info!(
+                    term,
+                    "leading again: starting from the world, as after a restart"
+                );
+            }
+            for tracked in self.runners.values_mut() {
+                tracked.state = RunnerState::default();
+            }
+            self.term = Some(term);
+        }
+        self.ctx.standing = standing;
     }
 
     fn observe_failed(&mut self, spec: &RunnerSpec, e: &CloudError) {

@@ -6,16 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::account::{AccountError, AccountGuard};
 use crate::clock::Clock;
 use crate::cloud::{Applied, Cloud, CloudError, Detail};
+use crate::config::Config;
+use crate::core::classify::MarkStatus;
 use crate::core::{
     self, Actor, Decision, Halt, HaltReason, Phase, RecordWrite, Refusal, RunnerMemory,
-    RunnerObservation, RunnerSpec, Step, StickyHalt, runbook,
+    RunnerObservation, RunnerSpec, Shard, Step, StickyHalt, runbook,
 };
+use crate::lease::Standing;
 use crate::telemetry::{Event, Metrics, StatusBoard};
 
 /// What every reconcile needs, shared by the runners of one pass.
@@ -27,6 +31,33 @@ pub struct Context<C> {
     pub account: AccountGuard,
     /// Once cancelled, no new call is started: the one in flight finishes, nothing follows it.
     pub cancel: CancellationToken,
+    /// The desired-state file as it is now (the daemon's watch); `None` for one-shot passes,
+    /// whose file does not change under them.
+    pub latest: Option<watch::Receiver<Arc<Config>>>,
+    /// The leadership this pass acts in: a standby only observes and reports; a leader acts
+    /// only while its term is the one the pass began in (SPEC §12).
+    pub standing: Standing,
+}
+
+impl<C> Context<C> {
+    /// Whether `spec` is still the runner's entry in the file in force now. A pass decides on
+    /// the file as it was when the pass began; an edit that lands meanwhile (paused, another
+    /// shard or revision, the runner removed) stops every step of the old entry not yet sent.
+    fn still_desired(&self, spec: &RunnerSpec) -> bool {
+        self.latest.as_ref().is_none_or(|latest| {
+            latest
+                .borrow()
+                .runners
+                .iter()
+                .any(|current| current == spec)
+        })
+    }
+}
+
+impl<C: Cloud> Context<C> {
+    fn may_act(&self) -> bool {
+        self.standing.is_leader() && self.cloud.standing() == self.standing
+    }
 }
 
 /// What the controller keeps about one runner between passes. All of it may be lost in a
@@ -89,7 +120,7 @@ pub async fn reconcile<C: Cloud>(
     let now = ctx.clock.now();
     let decision = core::decide(spec, &obs, &state.memory, now);
     state.memory = decision.memory.clone();
-    let (decision, applied, error) = if decision.step.is_some() && !spec.paused {
+    let (decision, applied, error) = if decision.step.is_some() && !spec.paused && ctx.may_act() {
         match act(ctx, spec, decision, state).await {
             Acted::Applied(decision, step) => (decision, Some(step), None),
             Acted::Moved(decision) | Acted::Halted(decision) | Acted::Skipped(decision) => {
@@ -130,10 +161,10 @@ async fn act<C: Cloud>(
     let Some(step) = decision.step.clone().filter(|s| same_step(s, &proposed)) else {
         return Acted::Moved(decision);
     };
-    if let Err(refusal) = core::guard(&step, spec, &fresh, &state.memory, Actor::Controller) {
+    if let Err(refusal) = core::guard(&step, spec, &fresh, &state.memory, Actor::Controller, now) {
         return Acted::Halted(refused(ctx, spec, decision, &refusal));
     }
-    if ctx.cancel.is_cancelled() {
+    if ctx.cancel.is_cancelled() || !ctx.may_act() {
         return Acted::Skipped(decision);
     }
     match ctx.account.verify(ctx.cloud.as_ref()).await {
@@ -147,6 +178,11 @@ async fn act<C: Cloud>(
             return Acted::Halted(refused(ctx, spec, decision, &refusal));
         }
     }
+    // The last thing before the call: everything above awaited, and the file may have moved.
+    if !ctx.still_desired(spec) {
+        info!(runner = %spec.name, step = step.name(), "not sent: the desired state changed");
+        return Acted::Moved(decision);
+    }
     info!(runner = %spec.name, step = step.name(), "{}", step.describe());
     let answer = ctx.cloud.apply(spec, &step).await;
     let now = ctx.clock.now();
@@ -157,7 +193,7 @@ async fn act<C: Cloud>(
             }
             ctx.board
                 .record_event(&spec.name, Event::normal(now, step.name(), step.describe()));
-            count_deployment(ctx, spec, &step, now);
+            count_deployment(ctx, spec, &decision, &step, now);
             Acted::Applied(decision, step)
         }
         Err(CloudError::ResourceMissing { what, message }) => {
@@ -241,18 +277,35 @@ pub fn check_write(spec: &RunnerSpec, step: &Step, applied: &Applied) -> Option<
     Some((runbook::concurrent_modification(spec, &problem), latest))
 }
 
+/// A deployment ends with its record (`succeeded`), its failure (`failed`, `rolled_back`), or,
+/// `abandoned`, when the mark of an attempt that never ran to a verdict goes: deleted once its
+/// shard holds nothing, or replaced by a new attempt's.
 fn count_deployment<C: Cloud>(
     ctx: &Context<C>,
     spec: &RunnerSpec,
+    decision: &Decision,
     step: &Step,
     now: DateTime<Utc>,
 ) {
+    let ended = |shard: Shard| {
+        let facts = &decision.shards.as_ref()?[shard].facts;
+        match &facts.mark {
+            MarkStatus::InFlight { mark } | MarkStatus::Abandoned { mark } if !facts.deployed => {
+                Some(mark.started)
+            }
+            _ => None,
+        }
+    };
     let (outcome, started) = match step {
         Step::FailDeployment { mark, outcome, .. } => (outcome.as_str(), mark.started),
         Step::WriteRecord {
             purpose: RecordWrite::Activate { started, .. },
             ..
         } => ("succeeded", *started),
+        Step::DeleteMark { shard } | Step::WriteMark { shard, .. } => match ended(*shard) {
+            Some(started) => ("abandoned", started),
+            None => return,
+        },
         _ => return,
     };
     ctx.metrics

@@ -85,10 +85,31 @@ impl MarkStatus {
         )
     }
 
-    /// Any attempt of the controller's own, current or left behind (SPEC §5): such a shard is
-    /// never "somebody else's healthy shard".
+    /// Any attempt of the controller's own, current or left behind (SPEC §5).
     pub fn is_ours(&self) -> bool {
         !matches!(self, MarkStatus::None | MarkStatus::Unreadable { .. })
+    }
+
+    /// Whether the mark makes a healthy shard that is neither active nor deployed the
+    /// controller's own (SPEC §3's last row, §5). The in-flight attempt of the desired state
+    /// always does, traffic or not (a crash between `Switching` and `Recording`). Any other
+    /// attempt of ours does only while the shard takes no traffic, or while the record names
+    /// the other shard active, so that traffic goes back to it (a rollback, or an attempt
+    /// abandoned after its switch). Live traffic behind a wiped or lost record is explained by
+    /// no old mark: a human decides.
+    pub fn explains(&self, takes_traffic: bool, other_recorded_active: bool) -> bool {
+        match self {
+            MarkStatus::InFlight { .. } => true,
+            MarkStatus::None | MarkStatus::Unreadable { .. } => false,
+            MarkStatus::Failed { .. } | MarkStatus::Abandoned { .. } | MarkStatus::Stale { .. } => {
+                !takes_traffic || other_recorded_active
+            }
+        }
+    }
+
+    /// The capacity of the attempt in flight, which `required` follows while it lasts.
+    fn attempt_capacity(&self) -> Option<u32> {
+        self.in_flight().and_then(|mark| mark.capacity)
     }
 }
 
@@ -99,7 +120,11 @@ pub struct ShardFacts {
     pub active: bool,
     pub deployed: bool,
     pub serving: bool,
+    /// The listener sends it traffic, alone or (edited by hand) beside the other.
+    pub takes_traffic: bool,
     pub healthy_targets: u32,
+    /// ceil(capacity * minHealthyPercent / 100), capacity being the in-flight attempt's own
+    /// (from its mark) or else the ASG's desired capacity (SPEC §1).
     pub required: u32,
     pub desired_capacity: u32,
     pub min_size: u32,
@@ -110,6 +135,8 @@ pub struct ShardFacts {
     pub revision: Option<String>,
     pub target_group_attached: bool,
     pub mark: MarkStatus,
+    /// The mark makes this shard the controller's own attempt (`MarkStatus::explains`).
+    pub own_attempt: bool,
 }
 
 /// The rows of the runbook table, in its order.
@@ -139,7 +166,7 @@ impl ShardClass {
             (true, false, true) => ShardClass::InactiveHealthyDeployed,
             (false, false, false) => ShardClass::NotDeployed,
             (true, false, false) => ShardClass::InactiveHealthyNotDeployed {
-                own_in_flight: facts.mark.is_ours(),
+                own_in_flight: facts.own_attempt,
             },
         }
     }
@@ -217,12 +244,18 @@ pub fn assess(spec: &RunnerSpec, obs: &RunnerObservation) -> Result<Assessment, 
             .target_group(shard)
             .expect("checked by missing_resource");
         let healthy_targets = healthy_targets(asg, tg);
-        let required = spec.required_for(asg.desired_capacity);
+        let mark = MarkStatus::read(spec, shard, asg);
+        let required = spec.required_for(mark.attempt_capacity().unwrap_or(asg.desired_capacity));
+        let takes_traffic = listener
+            .forward_to
+            .contains(&spec.shards[shard].target_group_arn);
+        let other_recorded_active = record.active_shard == Some(shard.other());
         ShardFacts {
             healthy: asg.desired_capacity >= 1 && healthy_targets >= required,
             active: record.active_shard == Some(shard),
             deployed: record.is_deployed(shard),
             serving: serving == Some(shard),
+            takes_traffic,
             healthy_targets,
             required,
             desired_capacity: asg.desired_capacity,
@@ -235,7 +268,8 @@ pub fn assess(spec: &RunnerSpec, obs: &RunnerObservation) -> Result<Assessment, 
                 .target_group_arns
                 .iter()
                 .any(|arn| *arn == spec.shards[shard].target_group_arn),
-            mark: MarkStatus::read(spec, shard, asg),
+            own_attempt: mark.explains(takes_traffic, other_recorded_active),
+            mark,
         }
     });
     let classes = facts.map(|_, f| ShardClass::of(f));
@@ -283,17 +317,17 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     {
         return Some(runbook::record_inconsistent(spec, active));
     }
-    let (desired, _) = spec.desired();
-    let new = &a.facts[desired];
-    // Traffic already moved to the in-flight shard, which failed, and the old one died too.
-    if let Some(old) = record.active_shard.filter(|&s| s != desired)
-        && new.serving
-        && !new.deployed
-        && new.mark.is_current()
-        && !new.healthy
-        && !a.facts[old].healthy
+    // Traffic on an attempt of ours while the record names the other shard active: it goes
+    // back to the recorded shard (a rollback, or an attempt abandoned after its switch), which
+    // is impossible once that shard died too. The in-flight attempt keeps its traffic while
+    // it is healthy (it is being verified), so it is only a rollback once it is not.
+    if let Some(active) = record.active_shard
+        && let Some(attempt) = a.serving.filter(|&s| s != active)
+        && returns_to_active(a, attempt)
+        && !a.facts[active].healthy
+        && (a.facts[attempt].mark.in_flight().is_none() || !a.facts[attempt].healthy)
     {
-        return Some(runbook::rollback_impossible(spec, desired, old));
+        return Some(runbook::rollback_impossible(spec, attempt, active));
     }
     if let Some(active) = record.active_shard
         && !a.facts[active].healthy
@@ -317,16 +351,21 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     if let Some(active) = record.active_shard
         && a.serving != Some(active)
     {
-        // The controller's own deployment explains traffic on the desired shard: a crash between
-        // Switching and Recording, or a rollback under way.
-        // A mark on a deployed shard is history (SPEC §5): it explains nothing.
-        let explained = a.serving == Some(desired)
-            && active != desired
-            && !new.deployed
-            && new.mark.is_current();
+        // The controller's own attempt explains traffic on its shard alone: a crash between
+        // Switching and Recording, a rollback under way, or an attempt abandoned after its
+        // switch, whose traffic goes back to the recorded shard.
+        let explained = a
+            .serving
+            .is_some_and(|attempt| attempt != active && returns_to_active(a, attempt));
         if !explained {
             return Some(runbook::traffic_mismatch(spec, active, &a.forward_to));
         }
     }
     None
+}
+
+/// The shard serving alone is an attempt of the controller's own that was never recorded. A
+/// mark on a deployed shard is history (SPEC §5): it explains nothing.
+fn returns_to_active(a: &Assessment, attempt: Shard) -> bool {
+    !a.facts[attempt].deployed && a.facts[attempt].mark.is_ours()
 }

@@ -1,4 +1,4 @@
-//! The runbook table of SPEC §3, row by row, and each runner-level halt.
+//! The runbook table of docs/how-it-decides.md, row by row, and each runner-level halt.
 
 use super::classify::{ShardClass, assess};
 use super::halt::HaltReason;

@@ -4,27 +4,28 @@
 
 use chrono::{DateTime, Utc};
 
+use super::attempt::Attempt;
 use super::classify::{Assessment, MarkStatus, ShardFacts, assess};
 use super::condition::{Condition, ConditionType};
 use super::decision::{Decision, ShardReport};
 use super::halt::{Halt, HaltReason};
 use super::mark::{Mark, MarkState};
-use super::memory::{RunnerMemory, Streak};
+use super::memory::{RunnerMemory, Traffic};
 use super::observation::RunnerObservation;
 use super::phase::Phase;
 use super::shard::{Shard, ShardPair};
 use super::spec::RunnerSpec;
-use super::step::{FailOutcome, RecordWrite, Step};
+use super::step::{RecordWrite, Step};
 
 /// The phase, the step (if any) and what is awaited, before halts and `paused` are applied.
-struct Plan {
+pub(super) struct Plan {
     phase: Phase,
     step: Option<Step>,
-    next: String,
+    pub(super) next: String,
 }
 
 impl Plan {
-    fn wait(phase: Phase, next: impl Into<String>) -> Plan {
+    pub(super) fn wait(phase: Phase, next: impl Into<String>) -> Plan {
         Plan {
             phase,
             step: None,
@@ -32,7 +33,7 @@ impl Plan {
         }
     }
 
-    fn act(phase: Phase, step: Step) -> Plan {
+    pub(super) fn act(phase: Phase, step: Step) -> Plan {
         Plan {
             phase,
             next: step.describe(),
@@ -41,6 +42,11 @@ impl Plan {
     }
 }
 
+/// The heart of the controller: from the runner's desired state, one fresh observation of its
+/// world, what this controller remembers (`memory`, which may be empty after a restart) and
+/// `now`, the runner's phase, conditions, any halt, and the one step that moves it on (SPEC §3,
+/// §4). Pure: it reads no clock and calls nothing. The step it proposes is only a proposal:
+/// `guard` checks it again on the observation taken right before the call.
 pub fn decide(
     spec: &RunnerSpec,
     obs: &RunnerObservation,
@@ -58,6 +64,7 @@ pub fn decide(
         Ok(world) => world,
         Err(halt) => return halted(spec, halt, None, memory),
     };
+    remember(spec, &world, &mut memory, now);
     let shards = Some(reports(&world));
     let sticky = memory.sticky_halt.as_ref().map(|s| Halt {
         reason: s.reason,
@@ -65,8 +72,7 @@ pub fn decide(
         ..sticky_runbook(spec, s.reason, &s.message)
     });
     if let Some(halt) = world.halt.clone().or(sticky) {
-        memory.healthy_streak = None;
-        memory.verified_since = None;
+        memory.clear_streaks();
         return halted(spec, halt, shards, memory);
     }
 
@@ -100,10 +106,6 @@ pub fn decide(
                 spec.name
             ),
         ));
-    }
-    if spec.paused {
-        // A paused runner is observed, not pursued: its deadline does not run out on it.
-        memory.pursuing = None;
     }
     let (step, next) = if spec.paused {
         conditions.push(Condition::new(
@@ -244,6 +246,36 @@ fn leftover_of_ours(mark: &MarkStatus) -> bool {
     )
 }
 
+/// What this observation adds to the controller's memory, in one place: traffic seen on each
+/// shard (for the drain rule), attempts seen abandoned or paused over. Streaks are kept by
+/// `Attempt::track`.
+fn remember(spec: &RunnerSpec, world: &Assessment, memory: &mut RunnerMemory, now: DateTime<Utc>) {
+    memory.watching_since.get_or_insert(now);
+    for shard in Shard::ALL {
+        let f = &world.facts[shard];
+        memory.traffic[shard] = match (f.takes_traffic, memory.traffic[shard]) {
+            (true, _) => Some(Traffic::Taking),
+            (false, Some(Traffic::Taking)) => Some(Traffic::LeftBy(now)),
+            (false, seen) => seen,
+        };
+        if let MarkStatus::Abandoned { mark } = &f.mark {
+            memory.abandoned[shard] = Some(mark.id.clone());
+        }
+    }
+    if let Some(mark) = world.facts[spec.active_shard].mark.in_flight() {
+        let deadline = mark.started + spec.settings.progress_deadline;
+        if spec.paused {
+            memory.paused_over = Some(mark.id.clone());
+        } else if memory.paused_over.as_ref() == Some(&mark.id) && now < deadline {
+            // Resumed before its deadline: the attempt's clock is its own again, and a deadline
+            // it misses from here fails it.
+            memory.paused_over = None;
+        }
+    }
+}
+
+/// The runbook's order: traffic back where the record says, the old shard retired, what our
+/// left-behind attempts hold released, and only then the desired shard pursued.
 fn plan(
     spec: &RunnerSpec,
     world: &Assessment,
@@ -253,22 +285,29 @@ fn plan(
     let desired = spec.active_shard;
     let f = &world.facts;
     let active = world.record.active_shard;
-    if active == Some(desired) || f[desired].mark.in_flight().is_none() {
-        memory.pursuing = None;
-    }
-    for shard in Shard::ALL {
-        if let MarkStatus::Abandoned { mark } = &f[shard].mark {
-            memory.abandoned[shard] = Some(mark.id.clone());
-        }
-    }
 
+    // A mark lives only while its attempt does: on a deployed shard it is history (SPEC §5).
+    if let Some(shard) = Shard::ALL
+        .into_iter()
+        .find(|&s| f[s].deployed && provisioning(&f[s].mark))
+    {
+        let phase = if f[shard].active {
+            Phase::Recording
+        } else {
+            Phase::CleaningUp
+        };
+        return Plan::act(phase, Step::DeleteMark { shard });
+    }
+    if let Some(plan) = switch_back(spec, world) {
+        return plan;
+    }
     // A deployed shard that is not active is on its way out: drain, shut down, clean up. This
     // comes first even for the desired shard: the runbook re-provisions from clean.
     if let Some(old) = Shard::ALL
         .into_iter()
         .find(|&s| f[s].deployed && active != Some(s))
     {
-        return retire(spec, world, old, now);
+        return retire(spec, world, memory, old, now);
     }
     // Capacity left by an attempt of ours that the desired state moved away from.
     if let Some(left) = Shard::ALL.into_iter().find(|&s| {
@@ -277,9 +316,9 @@ fn plan(
             && !f[s].deployed
             && leftover_of_ours(&f[s].mark)
             && asks_capacity(&f[s])
-            && !takes_traffic(spec, world, s)
+            && !f[s].takes_traffic
     }) {
-        return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: left });
+        return release(spec, memory, left, now, Phase::ShuttingDown);
     }
     // Once an abandoned attempt holds nothing, its mark goes: should the desired state come
     // back to that shard and revision, the old mark would pass for a live attempt whose clock
@@ -290,18 +329,17 @@ fn plan(
             && !f[s].deployed
             && matches!(f[s].mark, MarkStatus::Abandoned { .. })
             && !f[s].has_capacity
-            && !takes_traffic(spec, world, s)
+            && !f[s].takes_traffic
     }) {
         return Plan::act(Phase::CleaningUp, Step::DeleteMark { shard: left });
     }
     if active == Some(desired) {
-        memory.healthy_streak = None;
-        memory.verified_since = None;
+        memory.clear_streaks();
         return Plan::wait(Phase::Converged, "nothing to do");
     }
     match &f[desired].mark {
-        MarkStatus::Failed { mark } => failed(spec, world, mark),
-        MarkStatus::InFlight { mark } => in_flight(spec, world, mark, memory, now),
+        MarkStatus::Failed { mark } => failed(spec, world, memory, mark, now),
+        MarkStatus::InFlight { mark } => Attempt::new(spec, world, mark).plan(memory, now),
         // Only reachable on a first deployment (otherwise TrafficMismatch halts): live traffic
         // on capacity that no current mark of ours explains. Neither scaling it down nor
         // provisioning onto it is safe; a human decides.
@@ -313,8 +351,8 @@ fn plan(
                 spec.name
             ),
         ),
-        _ if asks_capacity(&f[desired]) && !takes_traffic(spec, world, desired) => {
-            Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: desired })
+        _ if asks_capacity(&f[desired]) && !f[desired].takes_traffic => {
+            release(spec, memory, desired, now, Phase::ShuttingDown)
         }
         _ if f[desired].instances > 0 => Plan::wait(
             Phase::ShuttingDown,
@@ -327,16 +365,75 @@ fn plan(
     }
 }
 
-/// The listener sends the shard traffic, alone or (edited by hand) with the other: such a
-/// shard is never scaled down, whatever the record says (invariant 4).
-fn takes_traffic(spec: &RunnerSpec, world: &Assessment, shard: Shard) -> bool {
-    world
-        .forward_to
-        .contains(&spec.shards[shard].target_group_arn)
+/// A `provisioning` mark, of the current desired state or not.
+fn provisioning(mark: &MarkStatus) -> bool {
+    matches!(
+        mark,
+        MarkStatus::InFlight { .. } | MarkStatus::Abandoned { .. }
+    )
 }
 
-/// Provisioning starts: a new mark, started now.
-fn write_mark(spec: &RunnerSpec, shard: Shard, now: DateTime<Utc>) -> Plan {
+/// Traffic on an attempt of ours that is over (failed, or abandoned for a new desired state)
+/// goes back to the recorded active shard, which is healthy (else assess halted
+/// `RollbackImpossible`): the rollback of a failed post-switch check, and the abandonment of an
+/// attempt after its switch (SPEC §4).
+fn switch_back(spec: &RunnerSpec, world: &Assessment) -> Option<Plan> {
+    let active = world.record.active_shard?;
+    let attempt = world.serving.filter(|&s| s != active)?;
+    let f = &world.facts[attempt];
+    if f.deployed {
+        return None;
+    }
+    let phase = match &f.mark {
+        MarkStatus::Failed { .. } => Phase::Failed,
+        MarkStatus::Abandoned { .. } | MarkStatus::Stale { .. } => Phase::Switching,
+        _ => return None,
+    };
+    let mut plan = Plan::act(phase, Step::SwitchListener { to: active });
+    plan.next = format!(
+        "switching traffic back from {attempt} to {active}, the recorded active shard: the \
+         attempt on {attempt} {} (runner {})",
+        if phase == Phase::Failed {
+            "failed"
+        } else {
+            "was abandoned for a new desired state"
+        },
+        spec.name
+    );
+    Some(plan)
+}
+
+/// Scales a shard that is no deployment's any more to zero once the drain rule allows it
+/// (invariant 4: not within `drainDelay` of the listener leaving it), waiting until then.
+fn release(
+    spec: &RunnerSpec,
+    memory: &RunnerMemory,
+    shard: Shard,
+    now: DateTime<Utc>,
+    phase: Phase,
+) -> Plan {
+    match memory.drained_at(shard, spec.settings.drain_delay) {
+        Some(at) if now >= at => Plan::act(phase, Step::ScaleToZero { shard }),
+        Some(at) => {
+            let waiting = if phase == Phase::Failed {
+                Phase::Failed
+            } else {
+                Phase::Draining
+            };
+            Plan::wait(
+                waiting,
+                format!("draining {shard} until {at} before it is scaled to zero"),
+            )
+        }
+        None => Plan::wait(
+            Phase::Draining,
+            format!("{shard} still takes traffic; it is not scaled down while it does"),
+        ),
+    }
+}
+
+/// Provisioning starts: a new mark, started now, carrying the attempt's capacity.
+pub(super) fn write_mark(spec: &RunnerSpec, shard: Shard, now: DateTime<Utc>) -> Plan {
     Plan::act(
         Phase::Provisioning,
         Step::WriteMark {
@@ -345,6 +442,7 @@ fn write_mark(spec: &RunnerSpec, shard: Shard, now: DateTime<Utc>) -> Plan {
                 id: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
                 shard,
                 revision: spec.revision.clone(),
+                capacity: Some(spec.settings.capacity),
                 started: now,
                 state: MarkState::Provisioning,
             },
@@ -352,20 +450,36 @@ fn write_mark(spec: &RunnerSpec, shard: Shard, now: DateTime<Utc>) -> Plan {
     )
 }
 
-fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>) -> Plan {
+fn retire(
+    spec: &RunnerSpec,
+    world: &Assessment,
+    memory: &RunnerMemory,
+    old: Shard,
+    now: DateTime<Utc>,
+) -> Plan {
     let f = &world.facts[old];
-    if takes_traffic(spec, world, old) {
+    if f.takes_traffic {
         return Plan::wait(
             Phase::Draining,
             format!("{old} is still serving; it is not shut down while traffic goes to it"),
         );
     }
     if asks_capacity(f) {
-        if let Some(ts) = world.record.deployment_ts {
-            let until = ts + spec.settings.drain_delay;
-            if now < until {
-                return Plan::wait(Phase::Draining, format!("draining {old} until {until}"));
-            }
+        // The recorded switch starts the drain on the normal path; traffic this controller saw
+        // leave later (a listener edited by hand), or could not see at all (it just started),
+        // starts it later.
+        let drain = spec.settings.drain_delay;
+        let until = [
+            world.record.deployment_ts.map(|ts| ts + drain),
+            memory.drained_at(old, drain),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(until) = until
+            && now < until
+        {
+            return Plan::wait(Phase::Draining, format!("draining {old} until {until}"));
         }
         return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: old });
     }
@@ -374,16 +488,6 @@ fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>)
             Phase::ShuttingDown,
             format!("waiting for {old}'s {} instances to terminate", f.instances),
         );
-    }
-    // The `provisioning` mark of the provision that deployed it goes before the shard leaves
-    // the record: should the desired state return to it, the old mark would pass for a live
-    // attempt whose clock started long ago. A `failed` mark stays: it is what keeps a failed
-    // revision from being tried again (invariant 6).
-    if matches!(
-        f.mark,
-        MarkStatus::InFlight { .. } | MarkStatus::Abandoned { .. }
-    ) {
-        return Plan::act(Phase::CleaningUp, Step::DeleteMark { shard: old });
     }
     Plan::act(
         Phase::CleaningUp,
@@ -395,19 +499,19 @@ fn retire(spec: &RunnerSpec, world: &Assessment, old: Shard, now: DateTime<Utc>)
     )
 }
 
-/// The desired shard's deployment failed: roll traffic back if it had moved, then scale the
-/// shard down. Nothing is provisioned again (SPEC §4, invariant 6).
-fn failed(spec: &RunnerSpec, world: &Assessment, mark: &Mark) -> Plan {
+/// The desired shard's deployment failed: traffic went back (`switch_back`); the shard is
+/// drained and scaled down. Nothing is provisioned again (SPEC §4, invariant 6).
+fn failed(
+    spec: &RunnerSpec,
+    world: &Assessment,
+    memory: &RunnerMemory,
+    mark: &Mark,
+    now: DateTime<Utc>,
+) -> Plan {
     let shard = mark.shard;
     let f = &world.facts[shard];
-    let previous = world.record.active_shard;
-    if f.serving
-        && let Some(previous) = previous
-    {
-        return Plan::act(Phase::Failed, Step::SwitchListener { to: previous });
-    }
-    if asks_capacity(f) && !takes_traffic(spec, world, shard) {
-        return Plan::act(Phase::Failed, Step::ScaleToZero { shard });
+    if asks_capacity(f) && !f.takes_traffic {
+        return release(spec, memory, shard, now, Phase::Failed);
     }
     Plan::wait(
         Phase::Failed,
@@ -416,171 +520,4 @@ fn failed(spec: &RunnerSpec, world: &Assessment, mark: &Mark) -> Plan {
             spec.name
         ),
     )
-}
-
-fn in_flight(
-    spec: &RunnerSpec,
-    world: &Assessment,
-    mark: &Mark,
-    memory: &mut RunnerMemory,
-    now: DateTime<Utc>,
-) -> Plan {
-    let shard = mark.shard;
-    let f = &world.facts[shard];
-    let settings = &spec.settings;
-    // On a first deployment the listener may point at the new shard before anything happened
-    // (nothing is live yet), so serving alone does not mean traffic was moved: only a
-    // verification this controller started does. After a restart that is re-earned from scratch.
-    let verifying = memory
-        .verified_since
-        .as_ref()
-        .is_some_and(|s| s.mark_id == mark.id);
-    let switched = f.serving && (world.record.active_shard.is_some() || verifying);
-    let pursued = memory.pursuing.as_deref() == Some(mark.id.as_str());
-    let returned = memory.abandoned[shard].as_deref() == Some(mark.id.as_str());
-    let stale = !pursued && now >= mark.started + settings.progress_deadline;
-    // An attempt the desired state left and came back to, or a mark past its deadline that this
-    // controller was not pursuing (it was paused, out of the file, or the controller was down
-    // across the deadline), never ran to a verdict: failing it would fail a revision never
-    // judged, and never try it again (invariant 6). It starts afresh. One this controller
-    // pursued up to its deadline fails below.
-    if !switched && (returned || stale) {
-        memory.healthy_streak = None;
-        memory.verified_since = None;
-        return write_mark(spec, shard, now);
-    }
-    memory.pursuing = Some(mark.id.clone());
-    // Once traffic is on the shard (alone, or beside the other by a hand-edited listener), a
-    // hand-raised capacity is kept: it is never shrunk live.
-    let live_target = takes_traffic(spec, world, shard);
-    let capacity = if live_target {
-        settings.capacity.max(f.desired_capacity)
-    } else {
-        settings.capacity
-    };
-    let wrong_revision = spec.revision.is_some() && f.revision != spec.revision;
-    // Nor is a healthy serving shard grown: `required` follows its desired capacity, so it
-    // would turn unhealthy until the new instances boot, and fail its own post-switch check.
-    let live = live_target && f.healthy;
-    if !live
-        && (f.desired_capacity != capacity
-            || f.min_size != capacity
-            || f.max_size != capacity
-            || wrong_revision)
-    {
-        return Plan::act(
-            Phase::Provisioning,
-            Step::ConfigureShard {
-                shard,
-                capacity,
-                revision: spec.revision.clone(),
-            },
-        );
-    }
-    if !f.target_group_attached {
-        return Plan::act(Phase::Provisioning, Step::AttachTargetGroup { shard });
-    }
-    let fail = |outcome| {
-        Plan::act(
-            Phase::Failed,
-            Step::FailDeployment {
-                shard,
-                mark: mark.failed(),
-                outcome,
-            },
-        )
-    };
-
-    if switched {
-        // Traffic has moved: the shard must stay healthy for postSwitchCheck.
-        memory.healthy_streak = None;
-        if !f.healthy {
-            memory.verified_since = None;
-            return match world.record.active_shard {
-                // The old shard is healthy, or assess would have halted RollbackImpossible.
-                Some(_) => fail(FailOutcome::RolledBack),
-                None => fail(FailOutcome::Failed),
-            };
-        }
-        let verified = continue_streak(&mut memory.verified_since, mark, now);
-        let until = verified + settings.post_switch_check;
-        if now < until {
-            return Plan::wait(
-                Phase::VerifyingAfterSwitch,
-                format!("{shard} serving; verifying it stays healthy until {until}"),
-            );
-        }
-        return Plan::act(
-            Phase::Recording,
-            Step::WriteRecord {
-                record: world.record.with_active(shard, now),
-                expected_version: world.record_version,
-                purpose: RecordWrite::Activate {
-                    shard,
-                    started: mark.started,
-                },
-            },
-        );
-    }
-
-    if !f.serving {
-        memory.verified_since = None;
-    }
-    if now >= mark.started + settings.progress_deadline {
-        memory.healthy_streak = None;
-        return fail(FailOutcome::Failed);
-    }
-    let grace_end = mark.started + settings.health_check_grace_period;
-    if now < grace_end {
-        memory.healthy_streak = None;
-        return Plan::wait(
-            Phase::WaitingForGracePeriod,
-            format!("health of {shard} is not judged until {grace_end}"),
-        );
-    }
-    if !f.healthy {
-        memory.healthy_streak = None;
-        return Plan::wait(
-            Phase::WaitingForStability,
-            format!(
-                "{shard} not healthy yet: {} of {} healthy targets (deadline {})",
-                f.healthy_targets,
-                f.required,
-                mark.started + settings.progress_deadline
-            ),
-        );
-    }
-    let streak = continue_streak(&mut memory.healthy_streak, mark, now);
-    let stable_at = streak + settings.stability_duration;
-    if now < stable_at {
-        return Plan::wait(
-            Phase::WaitingForStability,
-            format!("{shard} healthy since {streak}; stable at {stable_at}"),
-        );
-    }
-    memory.verified_since = Some(Streak {
-        mark_id: mark.id.clone(),
-        since: now,
-    });
-    if f.serving {
-        // First deployment onto the shard the listener already names: no switch to make.
-        return Plan::wait(
-            Phase::VerifyingAfterSwitch,
-            format!("{shard} stable and already serving; verifying it stays healthy"),
-        );
-    }
-    Plan::act(Phase::Switching, Step::SwitchListener { to: shard })
-}
-
-/// The start of a streak that holds now: kept if it belongs to this attempt, else starting now.
-fn continue_streak(slot: &mut Option<Streak>, mark: &Mark, now: DateTime<Utc>) -> DateTime<Utc> {
-    let since = slot
-        .as_ref()
-        .filter(|s| s.mark_id == mark.id)
-        .map_or(now, |s| s.since);
-    *slot = Some(Streak {
-        mark_id: mark.id.clone(),
-        since,
-    });
-    since
 }

@@ -1,4 +1,4 @@
-//! The phase machine of SPEC §4, one transition at a time.
+//! The phase machine of docs/how-it-decides.md, one transition at a time.
 
 use super::condition::ConditionType;
 use super::decide::decide;
@@ -18,7 +18,7 @@ use super::testkit::*;
 fn at(spec: &RunnerSpec, obs: &RunnerObservation, memory: &RunnerMemory, secs: i64) -> Decision {
     let d = decide(spec, obs, memory, t(secs));
     if let Some(step) = &d.step {
-        guard(step, spec, obs, memory, Actor::Controller)
+        guard(step, spec, obs, &d.memory, Actor::Controller, t(secs))
             .expect("the guard refused the core's own step");
     }
     d
@@ -39,6 +39,16 @@ fn green_failed_sick() -> ShardState {
 
 fn green_marked() -> ShardState {
     ShardState::up("2").marked(Green, Some("2"), 0, Provisioning)
+}
+
+/// A controller that has watched the runner for a long time and never saw traffic on a shard
+/// that is not serving now: drains run from what it saw. One just started (`default()`) cannot
+/// know whether the listener left a shard a moment ago, and drains from its first look.
+fn watching() -> RunnerMemory {
+    RunnerMemory {
+        watching_since: Some(t(-100_000)),
+        ..RunnerMemory::default()
+    }
 }
 
 fn has(d: &Decision, kind: ConditionType) -> bool {
@@ -134,10 +144,9 @@ fn a_restarted_controller_starts_the_streak_again() {
 fn past_the_progress_deadline_the_deployment_fails() {
     let s = spec();
     let sick = blue_live(&s, green_sick(), Blue);
-    let pursuing = at(&s, &sick, &RunnerMemory::default(), 899);
-    assert_eq!(pursuing.phase, Phase::WaitingForStability);
-    assert_eq!(pursuing.memory.pursuing.as_deref(), Some("m0"));
-    let d = at(&s, &sick, &pursuing.memory, 900);
+    let waiting = at(&s, &sick, &RunnerMemory::default(), 899);
+    assert_eq!(waiting.phase, Phase::WaitingForStability);
+    let d = at(&s, &sick, &waiting.memory, 900);
     assert_eq!(d.phase, Phase::Failed);
     match d.step {
         Some(Step::FailDeployment {
@@ -152,38 +161,57 @@ fn past_the_progress_deadline_the_deployment_fails() {
     }
 }
 
-/// A mark this controller was not pursuing when its deadline passed (seeds 7787, 8159: an
-/// attempt left by a revision change that could not be scaled down, and returned to; after a
-/// restart, a controller that was down across the deadline) never ran to a verdict.
+/// The deadline is durable: a controller that starts (after a crash, however many) and finds
+/// an attempt past it fails the attempt, healthy or not; it never starts it afresh, so a
+/// crash-looping controller cannot turn a bad revision into a deploy loop.
 #[test]
-fn a_mark_past_its_deadline_that_was_not_pursued_starts_afresh_even_with_capacity() {
+fn a_restarted_controller_fails_an_attempt_past_its_deadline() {
     let s = spec();
-    let sick = blue_live(&s, green_sick(), Blue);
-    let d = at(&s, &sick, &RunnerMemory::default(), 900);
-    assert!(
-        matches!(d.step, Some(Step::WriteMark { ref mark, .. }) if mark.started == t(900)),
-        "{d:?}"
-    );
-    // Healthy too: it is our own attempt, so the guard lets the mark be written again.
-    let healthy = blue_live(&s, green_marked(), Blue);
-    let d = at(&s, &healthy, &RunnerMemory::default(), 900);
-    assert!(matches!(d.step, Some(Step::WriteMark { .. })), "{d:?}");
-    // A paused runner is not pursued: after a pause across the deadline the attempt starts over.
+    for green in [green_sick(), green_marked()] {
+        let obs = blue_live(&s, green, Blue);
+        let d = at(&s, &obs, &RunnerMemory::default(), 900);
+        assert!(
+            matches!(d.step, Some(Step::FailDeployment { ref mark, .. }) if mark.id == "m0"),
+            "{d:?}"
+        );
+    }
+}
+
+/// Only a controller that watched the runner paused over the attempt may start it afresh once
+/// the deadline ran out during the pause; resumed in time, the attempt keeps its own clock.
+#[test]
+fn an_attempt_paused_past_its_deadline_starts_afresh() {
+    let s = spec();
     let mut paused = spec();
     paused.paused = true;
-    let d = at(&paused, &sick, &RunnerMemory::default(), 100);
-    assert_eq!(d.memory.pursuing, None);
+    let sick = blue_live(&s, green_sick(), Blue);
+    let during = at(&paused, &sick, &RunnerMemory::default(), 100);
+    assert_eq!(during.memory.paused_over.as_deref(), Some("m0"));
+    let after = at(&s, &sick, &during.memory, 901);
+    assert!(
+        matches!(after.step, Some(Step::WriteMark { ref mark, .. }) if mark.started == t(901)),
+        "{after:?}"
+    );
+    let resumed = at(&s, &sick, &during.memory, 200);
+    assert_eq!(resumed.memory.paused_over, None);
+    let later = at(&s, &sick, &resumed.memory, 900);
+    assert!(
+        matches!(later.step, Some(Step::FailDeployment { .. })),
+        "{later:?}"
+    );
 }
 
 /// Simulation seed 16: an attempt at green abandoned by a flip to blue and scaled to zero; long
-/// after, the file names green on the same revision again. Its old `provisioning` mark is past
-/// the deadline; it once failed the deployment at once, unseen, and never retried it.
+/// after, the file names green on the same revision again. The controller that saw it abandoned
+/// starts it afresh rather than failing it on its old clock.
 #[test]
 fn an_abandoned_attempt_the_desired_state_returns_to_starts_afresh() {
     let s = spec();
     let empty = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
     let obs = blue_live(&s, empty, Blue);
-    let d = at(&s, &obs, &RunnerMemory::default(), 2_301);
+    let mut memory = RunnerMemory::default();
+    memory.abandoned.green = Some("m0".into());
+    let d = at(&s, &obs, &memory, 2_301);
     assert_eq!(d.phase, Phase::Provisioning);
     match d.step {
         Some(Step::WriteMark { shard: Green, mark }) => {
@@ -191,9 +219,11 @@ fn an_abandoned_attempt_the_desired_state_returns_to_starts_afresh() {
         }
         other => panic!("expected a fresh mark, got {other:?}"),
     }
-    // Within its deadline the attempt is simply resumed.
+    // A controller that did not see it left resumes it within its deadline, and fails it after.
     let d = at(&s, &obs, &RunnerMemory::default(), 899);
     assert!(matches!(d.step, Some(Step::ConfigureShard { .. })), "{d:?}");
+    let d = at(&s, &obs, &RunnerMemory::default(), 2_301);
+    assert!(matches!(d.step, Some(Step::FailDeployment { .. })), "{d:?}");
 }
 
 /// Simulation seed 220: a mark written on blue, then the file flips to green before blue got
@@ -214,8 +244,15 @@ fn the_mark_of_an_abandoned_attempt_that_holds_nothing_is_deleted() {
     // clear.
     let busy = ShardState::up("2").marked(Green, Some("2"), 0, Provisioning);
     let obs = blue_live(&s, busy, Blue);
-    let d = at(&s, &obs, &RunnerMemory::default(), 1);
+    let d = at(&s, &obs, &watching(), 1);
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
+    // Just started, the controller cannot tell whether green took traffic a moment ago.
+    let d = at(&s, &obs, &RunnerMemory::default(), 1);
+    assert_eq!((d.phase, &d.step), (Phase::Draining, &None));
+    assert_eq!(
+        at(&s, &obs, &d.memory, 61).step,
+        Some(Step::ScaleToZero { shard: Green })
+    );
     let failed = ShardState::down().marked(Green, Some("2"), 0, Failed);
     let obs = blue_live(&s, failed, Blue);
     assert_eq!(at(&s, &obs, &RunnerMemory::default(), 1).step, None);
@@ -225,12 +262,7 @@ fn the_mark_of_an_abandoned_attempt_that_holds_nothing_is_deleted() {
 fn a_failed_deployment_scales_the_shard_down_and_is_never_retried() {
     let s = spec();
     let failed = green_failed_sick();
-    let d = at(
-        &s,
-        &blue_live(&s, failed, Blue),
-        &RunnerMemory::default(),
-        901,
-    );
+    let d = at(&s, &blue_live(&s, failed, Blue), &watching(), 901);
     assert_eq!(
         (d.phase, d.step),
         (Phase::Failed, Some(Step::ScaleToZero { shard: Green }))
@@ -309,19 +341,15 @@ fn a_post_switch_failure_is_marked_then_rolled_back_then_scaled_down() {
         "{d:?}"
     );
     let failed = green_failed_sick();
-    let d = at(
-        &s,
-        &blue_live(&s, failed.clone(), Green),
-        &RunnerMemory::default(),
-        201,
-    );
+    let d = at(&s, &blue_live(&s, failed.clone(), Green), &d.memory, 201);
     assert_eq!(d.step, Some(Step::SwitchListener { to: Blue }));
-    let d = at(
-        &s,
-        &blue_live(&s, failed, Blue),
-        &RunnerMemory::default(),
-        202,
-    );
+    // Green took traffic until the switch back: it drains before it goes (invariant 4).
+    let back = blue_live(&s, failed, Blue);
+    let d = at(&s, &back, &d.memory, 202);
+    assert_eq!((d.phase, &d.step), (Phase::Failed, &None));
+    let d = at(&s, &back, &d.memory, 261);
+    assert_eq!(d.step, None);
+    let d = at(&s, &back, &d.memory, 262);
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
 }
 
@@ -447,7 +475,7 @@ fn a_retired_shard_loses_its_mark_before_it_leaves_the_record() {
 fn after_recording_the_old_shard_is_drained_shut_down_and_cleaned_up() {
     let s = spec();
     let record = r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:03:50Z","deployed_shards":["blue","green"]}"#;
-    let mem = RunnerMemory::default();
+    let mem = watching();
     let obs = world(
         &s,
         Some(record),
@@ -520,12 +548,9 @@ fn a_deployed_desired_shard_is_cleaned_up_before_it_is_provisioned_again() {
         ShardState::up("2"),
         Blue,
     );
+    assert_eq!(at(&s, &obs, &watching(), 10).phase, Phase::Draining);
     assert_eq!(
-        at(&s, &obs, &RunnerMemory::default(), 10).phase,
-        Phase::Draining
-    );
-    assert_eq!(
-        at(&s, &obs, &RunnerMemory::default(), 60).step,
+        at(&s, &obs, &watching(), 60).step,
         Some(Step::ScaleToZero { shard: Green })
     );
 }
@@ -536,7 +561,7 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     let mut s = spec();
     s.active_shard = Blue;
     let half = green_sick();
-    let d = at(&s, &blue_live(&s, half, Blue), &RunnerMemory::default(), 50);
+    let d = at(&s, &blue_live(&s, half, Blue), &watching(), 50);
     assert_eq!(
         (d.phase, d.step.clone()),
         (
@@ -555,12 +580,7 @@ fn a_change_of_desired_state_abandons_the_attempt() {
     // A new revision for the same shard: the old attempt is scaled away, then a new mark.
     let mut s = spec();
     s.revision = Some("3".into());
-    let d = at(
-        &s,
-        &blue_live(&s, green_marked(), Blue),
-        &RunnerMemory::default(),
-        50,
-    );
+    let d = at(&s, &blue_live(&s, green_marked(), Blue), &watching(), 50);
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
     let emptied = ShardState::down().marked(Green, Some("2"), 0, Provisioning);
     let d = at(
@@ -727,4 +747,117 @@ fn an_attempt_returned_to_after_it_was_abandoned_starts_afresh() {
     // Without that memory (a restart) the attempt is simply resumed.
     let d = at(&s, &obs, &RunnerMemory::default(), 100);
     assert_eq!(d.phase, Phase::WaitingForStability);
+}
+
+/// Issue: a wiped record with a live shard behind the listener. Blue, deployed long ago, still
+/// carries the `provisioning` mark of the attempt that deployed it; the record is set to `{}`
+/// and the file names green. An old mark explains no live traffic: halt, mutate nothing.
+#[test]
+fn a_wiped_record_with_a_live_shard_behind_the_listener_halts() {
+    let s = spec();
+    let blue = ShardState::up("1").marked(Blue, Some("1"), 0, Provisioning);
+    for record in [Some("{}"), None] {
+        let obs = world(&s, record, blue.clone(), ShardState::down(), Blue);
+        let d = at(&s, &obs, &watching(), 5_000);
+        assert_eq!(d.step, None, "{d:?}");
+        assert_eq!(
+            d.halt.map(|h| h.reason),
+            Some(HaltReason::InactiveShardHealthyNotDeployed)
+        );
+    }
+    // The same mark on a shard that takes no traffic is an attempt of ours left behind.
+    let obs = world(&s, Some("{}"), blue, ShardState::down(), Green);
+    let d = at(&s, &obs, &watching(), 5_000);
+    assert!(d.halt.is_none(), "{d:?}");
+}
+
+/// Issue: `required` followed whatever the ASG said. The attempt provisions capacity 2 (its
+/// mark says so); scaled out of band to 1 during the post-switch check, its one healthy
+/// instance is 1 of 2 required, not 1 of 1: the attempt is rolled back, never recorded.
+#[test]
+fn required_comes_from_the_attempts_own_capacity() {
+    let s = spec();
+    let halved = green_marked().capacity(1).healthy(1);
+    let obs = blue_live(&s, halved, Green);
+    let d = at(&s, &obs, &verifying(200), 210);
+    let green = &d.shards.as_ref().unwrap().green.facts;
+    assert_eq!((green.required, green.healthy), (2, false));
+    assert!(
+        matches!(
+            d.step,
+            Some(Step::FailDeployment {
+                outcome: FailOutcome::RolledBack,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
+    // A converged runner's shard is judged by its ASG: a capacity edited in the file applies to
+    // the next attempt and never halts it.
+    let mut bigger = spec();
+    bigger.settings.capacity = 5;
+    let obs = world(
+        &bigger,
+        Some(
+            r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["green"]}"#,
+        ),
+        ShardState::down(),
+        ShardState::up("2"),
+        Green,
+    );
+    let d = at(&bigger, &obs, &watching(), 5_000);
+    assert_eq!((d.phase, d.halt), (Phase::Converged, None));
+}
+
+/// SPEC §4: the desired state changes back during `VerifyingAfterSwitch`: no halt; traffic goes
+/// back to the recorded shard, the attempt's shard drains, is scaled to zero, and its mark goes.
+#[test]
+fn a_change_after_the_switch_switches_back_then_drains_and_releases() {
+    let mut s = spec();
+    s.active_shard = Blue;
+    let switched = blue_live(&s, green_marked(), Green);
+    let d = at(&s, &switched, &watching(), 200);
+    assert_eq!(d.halt, None, "{d:?}");
+    assert_eq!(
+        (d.phase, d.step.clone()),
+        (Phase::Switching, Some(Step::SwitchListener { to: Blue }))
+    );
+    let back = blue_live(&s, green_marked(), Blue);
+    let d = at(&s, &back, &d.memory, 202);
+    assert_eq!((d.phase, &d.step), (Phase::Draining, &None));
+    let d = at(&s, &back, &d.memory, 262);
+    assert_eq!(d.step, Some(Step::ScaleToZero { shard: Green }));
+    let empty = blue_live(
+        &s,
+        ShardState::down().marked(Green, Some("2"), 0, Provisioning),
+        Blue,
+    );
+    let d = at(&s, &empty, &d.memory, 300);
+    assert_eq!(d.step, Some(Step::DeleteMark { shard: Green }));
+    // With blue down there is nothing to switch back to.
+    let dead_blue = world(
+        &s,
+        Some(BLUE_ACTIVE),
+        ShardState::up("1").healthy(0).unhealthy(2),
+        green_marked(),
+        Green,
+    );
+    let d = at(&s, &dead_blue, &watching(), 200);
+    assert_eq!(
+        (d.step, d.halt.map(|h| h.reason)),
+        (None, Some(HaltReason::RollbackImpossible))
+    );
+}
+
+/// SPEC §5: once the record names the attempt's shard deployed, its mark goes.
+#[test]
+fn the_mark_of_a_recorded_attempt_is_deleted() {
+    let s = spec();
+    let record = r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["blue","green"]}"#;
+    let obs = world(&s, Some(record), ShardState::up("1"), green_marked(), Green);
+    let d = at(&s, &obs, &watching(), 240);
+    assert_eq!(
+        (d.phase, d.step),
+        (Phase::Recording, Some(Step::DeleteMark { shard: Green }))
+    );
 }

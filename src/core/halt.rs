@@ -1,4 +1,4 @@
-//! Why a runner stopped, and what a human does about it (SPEC §3).
+//! Why a runner stopped, and what a human does about it (docs/how-it-decides.md).
 
 use serde::Serialize;
 
@@ -12,7 +12,7 @@ pub enum HaltReason {
     TrafficMismatch,
     ConcurrentModification,
     RollbackImpossible,
-    /// A mutation the core proposed was refused by the guard (SPEC §6).
+    /// A mutation the core proposed was refused by the guard (docs/invariants.md).
     InvariantRefused,
 }
 

@@ -25,6 +25,12 @@ pub struct Mark {
     pub shard: Shard,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The min/desired/max this attempt provisions. `required` for the shard while the attempt
+    /// is in flight comes from here, not from whatever the ASG says now: a shard scaled down
+    /// out of band is short of its attempt's capacity, not healthy at a smaller size. Absent
+    /// only on marks written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
     #[serde(with = "rfc3339_seconds")]
     pub started: DateTime<Utc>,
     pub state: MarkState,
@@ -86,9 +92,10 @@ mod tests {
 
     #[test]
     fn spec_example_round_trips() {
-        let text = r#"{"id":"d-1","shard":"green","revision":"42","started":"2026-11-22T10:00:00Z","state":"provisioning"}"#;
+        let text = r#"{"id":"d-1","shard":"green","revision":"42","capacity":2,"started":"2026-11-22T10:00:00Z","state":"provisioning"}"#;
         let mark = Mark::parse(text).unwrap();
         assert_eq!(mark.state, MarkState::Provisioning);
+        assert_eq!(mark.capacity, Some(2));
         assert!(mark.is_for(Shard::Green, Some("42")));
         assert!(!mark.is_for(Shard::Green, Some("43")));
         assert!(!mark.is_for(Shard::Green, None));
@@ -101,10 +108,18 @@ mod tests {
             id: "x".repeat(300),
             shard: Shard::Blue,
             revision: None,
+            capacity: Some(2),
             started: Utc::now(),
             state: MarkState::Failed,
         };
         assert!(mark.to_tag_value().unwrap_err().0.contains("256"));
+    }
+
+    #[test]
+    fn a_mark_written_before_capacity_existed_still_reads() {
+        let text =
+            r#"{"id":"d-1","shard":"green","started":"2026-11-22T10:00:00Z","state":"failed"}"#;
+        assert_eq!(Mark::parse(text).unwrap().capacity, None);
     }
 
     #[test]

@@ -36,20 +36,37 @@ impl StickyHalt {
     }
 }
 
+/// What this controller has seen of the listener and a shard, for the drain rule of invariant 4
+/// (a shard that took traffic is scaled down only `drainDelay` after the listener left it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// The last observation showed the listener sending the shard traffic.
+    Taking,
+    /// Seen taking traffic before, and not at this instant: the listener left it no later.
+    LeftBy(DateTime<Utc>),
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunnerMemory {
     /// The in-flight shard's continuous healthy streak (after its grace period).
     pub healthy_streak: Option<Streak>,
-    /// When traffic moved to the in-flight shard and it has stayed healthy since.
+    /// Since when this controller has seen traffic on the in-flight shard and the shard
+    /// healthy; on a first deployment (nothing to switch), since it judged the shard stable.
     pub verified_since: Option<Streak>,
     pub sticky_halt: Option<StickyHalt>,
-    /// The mark (id) of the in-flight attempt this controller has pursued without a break. A
-    /// mark found past its deadline that this controller was not pursuing (the desired state
-    /// left it and came back, or the controller was down) never ran to a verdict.
-    pub pursuing: Option<String>,
+    /// The in-flight attempt (mark id) this controller saw the runner paused over. Such an
+    /// attempt may start afresh once its deadline has passed: the deadline ran while nobody
+    /// pursued it. An attempt found past its deadline without this (after a restart, however
+    /// often) fails: a crash loop never turns a bad revision into a deploy loop (SPEC §4).
+    pub paused_over: Option<String>,
     /// Per shard, the last attempt (mark id) seen abandoned by a change of the desired state.
     /// Should the desired state come back to it, it starts afresh rather than on its old clock.
     pub abandoned: ShardPair<Option<String>>,
+    /// Per shard, what this controller has seen of traffic on it.
+    pub traffic: ShardPair<Option<Traffic>>,
+    /// The first observation this controller made of the runner: before it, whether and when
+    /// a shard took traffic is unknown, so a drain is counted from here at the earliest.
+    pub watching_since: Option<DateTime<Utc>>,
 }
 
 impl RunnerMemory {
@@ -62,5 +79,22 @@ impl RunnerMemory {
         self.sticky_halt
             .as_ref()
             .filter(|s| !s.clears(desired, record_version))
+    }
+
+    /// Ends the streaks: the attempt is no longer judged healthy without a break.
+    pub fn clear_streaks(&mut self) {
+        self.healthy_streak = None;
+        self.verified_since = None;
+    }
+
+    /// The earliest moment `shard` may be scaled down without cutting traffic short: `None`
+    /// while the listener still sends it traffic.
+    pub fn drained_at(&self, shard: Shard, drain: std::time::Duration) -> Option<DateTime<Utc>> {
+        let since = match self.traffic[shard] {
+            Some(Traffic::Taking) => return None,
+            Some(Traffic::LeftBy(t)) => t,
+            None => self.watching_since?,
+        };
+        Some(since + drain)
     }
 }

@@ -1,6 +1,7 @@
 //! The pure core: no I/O, no clock. Everything here is a function of a runner's spec, one
 //! observation, the controller's memory and `now`.
 
+mod attempt;
 pub mod classify;
 #[cfg(test)]
 mod classify_tests;
@@ -34,7 +35,7 @@ pub use decision::{Decision, ShardReport};
 pub use guard::{Actor, Invariant, Refusal, guard};
 pub use halt::{Halt, HaltReason};
 pub use mark::{MARK_TAG, Mark, MarkState};
-pub use memory::{RunnerMemory, StickyHalt, Streak};
+pub use memory::{RunnerMemory, StickyHalt, Streak, Traffic};
 pub use observation::*;
 pub use phase::Phase;
 pub use shard::{Shard, ShardPair};

@@ -1,4 +1,4 @@
-//! Where a runner stands in its deployment (SPEC §4).
+//! Where a runner stands in its deployment (docs/how-it-decides.md).
 
 use serde::Serialize;
 
@@ -52,7 +52,8 @@ impl Phase {
         }
     }
 
-    /// Mid-deployment phases are observed every `transitionInterval`; the rest every `syncInterval`.
+    /// Mid-deployment phases are observed every `transitionInterval`; the rest every
+    /// `syncInterval`.
     pub fn in_transition(self) -> bool {
         !matches!(self, Phase::Converged | Phase::Failed | Phase::Halted)
     }

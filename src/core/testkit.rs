@@ -120,6 +120,7 @@ pub fn mark(shard: Shard, revision: Option<&str>, started: i64, state: MarkState
         id: format!("m{started}"),
         shard,
         revision: revision.map(String::from),
+        capacity: Some(2),
         started: t(started),
         state,
     }

@@ -1,5 +1,5 @@
-//! Every metric of SPEC §8. The names and labels are a contract with the shipped alert rules and
-//! dashboards: change them only together with those.
+//! Every metric of docs/metrics.md. The names and labels are a contract with the shipped alert
+//! rules and dashboards: change them only together with those.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -148,8 +148,10 @@ pub struct Metrics {
     invariant_refusals: Family<InvariantLabels, Counter>,
     config_reloads: Family<OutcomeLabels, Counter>,
     config_last_reload_success: F64Gauge,
+    config_last_reload_successful: Gauge,
     last_successful_deployment: Family<RunnerLabels, F64Gauge>,
     leader: Gauge,
+    leader_transitions: Counter,
     series: Mutex<HashMap<String, RunnerSeries>>,
 }
 
@@ -197,8 +199,10 @@ impl Metrics {
             invariant_refusals: Family::default(),
             config_reloads: Family::default(),
             config_last_reload_success: F64Gauge::default(),
+            config_last_reload_successful: Gauge::default(),
             last_successful_deployment: Family::default(),
             leader: Gauge::default(),
+            leader_transitions: Counter::default(),
             series: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -298,6 +302,14 @@ impl Metrics {
             "Unix time of the last successful load of the desired-state file",
             metrics.config_last_reload_success.clone(),
         );
+        // Not in SPEC §8's table: the alert on a rejected file needs to know that the file now in
+        // place is the rejected one, which neither the counter (a broken file is counted once)
+        // nor the success timestamp (no reload happens while nobody edits) can tell.
+        r.register(
+            "config_last_reload_successful",
+            "1 if the last load of the desired-state file succeeded, 0 if it was rejected and the last valid file stays in force",
+            metrics.config_last_reload_successful.clone(),
+        );
         r.register(
             "last_successful_deployment_timestamp_seconds",
             "Unix time of the runner's last successful deployment",
@@ -305,9 +317,20 @@ impl Metrics {
         );
         r.register(
             "leader",
-            "1 while this instance is the one acting on the world",
+            "1 while this instance may mutate (always 1 without leader election)",
             metrics.leader.clone(),
         );
+        r.register(
+            "leader_transitions",
+            "Changes of switchyard_leader, both ways",
+            metrics.leader_transitions.clone(),
+        );
+        // At zero from the start, so that increase() sees the first rejected file.
+        for outcome in ["success", "error"] {
+            let _ = metrics.config_reloads.get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            });
+        }
         Metrics {
             registry,
             ..metrics
@@ -491,6 +514,12 @@ impl Metrics {
             .inc();
     }
 
+    /// The file loaded at start-up: a successful load, though not a reload.
+    pub fn config_loaded(&self, now_unix_seconds: f64) {
+        self.config_last_reload_success.set(now_unix_seconds);
+        self.config_last_reload_successful.set(1);
+    }
+
     /// `outcome`: `success` or `error`.
     pub fn config_reload(&self, outcome: &str, now_unix_seconds: f64) {
         self.config_reloads
@@ -499,12 +528,23 @@ impl Metrics {
             })
             .inc();
         if outcome == "success" {
-            self.config_last_reload_success.set(now_unix_seconds);
+            self.config_loaded(now_unix_seconds);
+        } else {
+            self.config_last_reload_successful.set(0);
         }
     }
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// Raises `leader_transitions_total` to `total`, the lease's own count (which sees every
+    /// change, however quickly one follows another).
+    pub fn set_leader_transitions(&self, total: u64) {
+        let counted = self.leader_transitions.get();
+        if total > counted {
+            self.leader_transitions.inc_by(total - counted);
+        }
     }
 
     fn remove_shard_series(&self, runner: &str) {

@@ -1,23 +1,24 @@
-//! The daemon's HTTP endpoints (SPEC §8): `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`.
+//! The daemon's HTTP endpoints (docs/metrics.md): `/metrics`, `/healthz`, `/readyz`,
+//! `/api/v1/status`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::exposition::{
+    OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, openmetrics_to_text, wants_openmetrics,
+};
 use super::health::Health;
 use super::metrics::Metrics;
 use super::status::{StatusBoard, StatusDocument};
-
-/// prometheus-client writes OpenMetrics; Prometheus negotiates and parses it natively.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone)]
 struct AppState {
@@ -63,12 +64,23 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        state.metrics.encode(),
-    )
-        .into_response()
+/// OpenMetrics to whoever asks for it (Prometheus does), the classic text format to the rest.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let openmetrics = state.metrics.encode();
+    if wants_openmetrics(accept) {
+        (
+            [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+            openmetrics,
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            openmetrics_to_text(&openmetrics),
+        )
+            .into_response()
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -17,7 +17,23 @@ pub const EVENTS_PER_RUNNER: usize = 20;
 #[serde(rename_all = "camelCase")]
 pub struct StatusDocument {
     pub generated_at: DateTime<Utc>,
+    /// Which replica serves this document and which one leads (SPEC §12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leadership: Option<LeadershipStatus>,
     pub runners: Vec<RunnerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadershipStatus {
+    /// This replica: `--replica-id`, or host (pod) name and pid.
+    pub replica: String,
+    /// `leader` (may mutate) or `standby`.
+    pub role: String,
+    /// The replica holding the lease as this one last saw it; `None` when nobody does.
+    pub leader: Option<String>,
+    /// The lease name; `None` without leader election (this replica is the only writer).
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +174,7 @@ struct Entry {
 #[derive(Clone)]
 pub struct StatusBoard {
     runners: Arc<Mutex<BTreeMap<String, Entry>>>,
+    leadership: Arc<Mutex<Option<LeadershipStatus>>>,
     /// Stamps `generatedAt`; the simulated cloud's clock in the demo, so that it agrees with
     /// the times the controller reports.
     clock: Arc<dyn Clock>,
@@ -185,6 +202,7 @@ impl StatusBoard {
     pub fn with_clock(clock: Arc<dyn Clock>) -> StatusBoard {
         StatusBoard {
             runners: Arc::default(),
+            leadership: Arc::default(),
             clock,
         }
     }
@@ -264,11 +282,21 @@ impl StatusBoard {
         self.lock().retain(|name, _| names.contains(name));
     }
 
+    pub fn set_leadership(&self, leadership: LeadershipStatus) {
+        *self.leadership.lock().unwrap_or_else(|e| e.into_inner()) = Some(leadership);
+    }
+
     /// Every runner that has been decided on at least once, by name.
     pub fn snapshot(&self) -> StatusDocument {
+        let leadership = self
+            .leadership
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let runners = self.lock();
         StatusDocument {
             generated_at: self.clock.now(),
+            leadership,
             runners: runners.values().filter_map(Entry::to_status).collect(),
         }
     }

@@ -45,6 +45,7 @@ fn report(shard: Shard, healthy: bool, active: bool, deployed: bool, serving: bo
         active,
         deployed,
         serving,
+        takes_traffic: serving,
         healthy_targets: if healthy { 2 } else { 0 },
         required: 2,
         desired_capacity: if healthy { 2 } else { 0 },
@@ -55,6 +56,7 @@ fn report(shard: Shard, healthy: bool, active: bool, deployed: bool, serving: bo
         revision: Some(if active { "41" } else { "42" }.into()),
         target_group_attached: true,
         mark: MarkStatus::None,
+        own_attempt: false,
     };
     ShardReport {
         shard,
@@ -454,6 +456,39 @@ fn only_successes_set_their_timestamps() {
 }
 
 #[test]
+fn the_last_reload_outcome_stays_until_the_next_one() {
+    let m = Metrics::new("0");
+    // (last load successful, its timestamp, reloads counted by outcome success and error)
+    let state = |m: &Metrics| {
+        let text = m.encode();
+        let reloads = |outcome: &str| {
+            value(
+                &text,
+                &format!(r#"switchyard_config_reloads_total{{outcome="{outcome}"}}"#),
+            )
+        };
+        (
+            value(&text, "switchyard_config_last_reload_successful"),
+            value(
+                &text,
+                "switchyard_config_last_reload_success_timestamp_seconds",
+            ),
+            reloads("success"),
+            reloads("error"),
+        )
+    };
+    // Both outcomes start at 0, so that increase() sees the first rejected file.
+    assert_eq!(state(&m), (Some(0.0), Some(0.0), Some(0.0), Some(0.0)));
+    m.config_loaded(3.0);
+    // The start-up load is a successful load, not a reload.
+    assert_eq!(state(&m), (Some(1.0), Some(3.0), Some(0.0), Some(0.0)));
+    m.config_reload("error", 7.0);
+    assert_eq!(state(&m), (Some(0.0), Some(3.0), Some(0.0), Some(1.0)));
+    m.config_reload("success", 9.0);
+    assert_eq!(state(&m), (Some(1.0), Some(9.0), Some(1.0), Some(1.0)));
+}
+
+#[test]
 fn reconcile_timer_records_when_dropped() {
     let m = Metrics::new("0");
     let timer = m.reconcile_timer();
@@ -701,8 +736,17 @@ fn log_format_parses_the_flag_values() {
 
 /// A plain HTTP/1.1 GET over a raw socket: status code, headers and body as text.
 async fn raw_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    raw_get_with(addr, path, "").await
+}
+
+async fn raw_get_accepting(addr: SocketAddr, path: &str, accept: &str) -> (u16, String, String) {
+    raw_get_with(addr, path, &format!("Accept: {accept}\r\n")).await
+}
+
+async fn raw_get_with(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -759,12 +803,19 @@ async fn server_binds_loopback_and_serves_metrics() {
     assert!(server.addr.ip().is_loopback());
     assert_ne!(server.addr.port(), 0);
 
-    let (code, head, body) = raw_get(server.addr, "/metrics").await;
+    let (code, head, body) = raw_get_accepting(
+        server.addr,
+        "/metrics",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    )
+    .await;
     assert_eq!(code, 200);
     assert!(
         head.contains("content-type: application/openmetrics-text"),
         "{head}"
     );
+    assert!(body.contains("# TYPE switchyard_deployments counter\n"));
+    assert!(body.ends_with("# EOF\n"));
     assert_eq!(
         value(&body, r#"switchyard_build_info{version="9.9.9"}"#),
         Some(1.0)
@@ -774,6 +825,24 @@ async fn server_binds_loopback_and_serves_metrics() {
             &body,
             r#"switchyard_runner_phase{runner="runner-a",phase="Converged"}"#
         ),
+        Some(1.0)
+    );
+
+    // Without OpenMetrics in Accept (curl, promtool): the classic text format, whose counter
+    // families carry `_total`.
+    let (code, head, text) = raw_get(server.addr, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(
+        text.contains("# TYPE switchyard_deployments_total counter\n"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"));
+    assert_eq!(
+        value(&text, r#"switchyard_build_info{version="9.9.9"}"#),
         Some(1.0)
     );
 

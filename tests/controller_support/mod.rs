@@ -133,11 +133,16 @@ pub fn parse(yaml: &str) -> Config {
     config::parse(yaml, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
+/// Something done to the world or the file from inside a cloud call.
+pub type Hook = Box<dyn FnOnce() + Send>;
+
 /// The simulated cloud, keeping every step it accepted.
 #[derive(Clone)]
 pub struct Recording {
     pub sim: SimCloud,
     pub applied: Arc<Mutex<Vec<Step>>>,
+    /// Run once, inside the next observation: something that lands while a pass is under way.
+    pub during_next_observe: Arc<Mutex<Option<Hook>>>,
 }
 
 impl Recording {
@@ -176,7 +181,12 @@ impl Cloud for Recording {
         runners: &[&RunnerSpec],
         detail: Detail,
     ) -> Result<Vec<RunnerObservation>, CloudError> {
-        self.sim.observe(runners, detail).await
+        let observed = self.sim.observe(runners, detail).await;
+        let hook = self.during_next_observe.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        observed
     }
 
     async fn apply(&self, runner: &RunnerSpec, step: &Step) -> Result<Applied, CloudError> {
@@ -217,6 +227,7 @@ impl Harness {
         let cloud = Arc::new(Recording {
             sim,
             applied: Arc::default(),
+            during_next_observe: Arc::default(),
         });
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new("test"));
@@ -245,7 +256,15 @@ impl Harness {
         obs: &RunnerObservation,
         step: &Step,
     ) -> Result<(), Refusal> {
-        core::guard(step, spec, obs, &RunnerMemory::default(), Actor::Operator)?;
+        let now = self.clock.now();
+        core::guard(
+            step,
+            spec,
+            obs,
+            &RunnerMemory::default(),
+            Actor::Operator,
+            now,
+        )?;
         self.sim()
             .apply(spec, step)
             .await

@@ -25,14 +25,26 @@ pub const ACCOUNT: &str = "210987654321";
 pub const REGION: &str = "us-east-1";
 pub const MARK_TAG: &str = "switchyard/deployment";
 
+mod gate;
 mod moto;
+pub mod proxy;
+mod recorder;
 
+#[allow(unused_imports)] // only some e2e binaries hold requests back
+pub use gate::Gate;
 use moto::Moto;
 pub use moto::{http, repo};
+#[allow(unused_imports)] // only the replica tests record requests
+pub use recorder::{Recorder, Seen};
 
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| moto::start(Some(ACCOUNT)))
+}
+
+/// moto's port on loopback (starting moto if this binary has not yet).
+pub fn moto_port() -> u16 {
+    moto().port
 }
 
 /// One runner of a world, as `moto_world.py` built it.
@@ -77,6 +89,8 @@ pub struct Settings {
     pub drain: &'static str,
     pub progress_deadline: &'static str,
     pub capacity: u32,
+    /// More keys of `controller:`, each line indented by two spaces (e.g. leaderElection).
+    pub controller_extra: String,
 }
 
 impl Default for Settings {
@@ -93,6 +107,7 @@ impl Default for Settings {
             drain: "1s",
             progress_deadline: "60s",
             capacity: 2,
+            controller_extra: String::new(),
         }
     }
 }
@@ -209,6 +224,10 @@ impl World {
         aws_sdk_ssm::Client::new(&self.sdk)
     }
 
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
     /// Writes the desired-state file: every runner of the world with the same desired state.
     pub fn write_config(&self, desired: &Desired) {
         let desired: Vec<Desired> = self.runners.iter().map(|_| desired.clone()).collect();
@@ -216,6 +235,16 @@ impl World {
     }
 
     pub fn write_config_each(&self, desired: &[Desired]) {
+        self.write_file(desired, false);
+    }
+
+    /// Writes the desired-state file with every runner `paused: true`.
+    pub fn write_config_paused(&self, desired: &Desired) {
+        let desired: Vec<Desired> = self.runners.iter().map(|_| desired.clone()).collect();
+        self.write_file(&desired, true);
+    }
+
+    fn write_file(&self, desired: &[Desired], paused: bool) {
         let s = &self.settings;
         let mut yaml = format!(
             "controller:
@@ -227,7 +256,7 @@ impl World {
   listen: 127.0.0.1:0
   syncInterval: {}
   transitionInterval: {}
-defaults:
+{}defaults:
   capacity: {}
   minHealthyPercent: 100
   healthCheckGracePeriod: {}
@@ -241,6 +270,7 @@ runners:
             self.endpoint,
             s.sync_interval,
             s.transition_interval,
+            s.controller_extra,
             s.capacity,
             s.grace,
             s.stability,
@@ -269,6 +299,9 @@ runners:
             ));
             if let Some(revision) = d.revision {
                 yaml.push_str(&format!("    revision: \"{revision}\"\n"));
+            }
+            if paused {
+                yaml.push_str("    paused: true\n");
             }
         }
         // Written to a temporary name and renamed, as editors and Kubernetes do, so the
@@ -305,8 +338,39 @@ runners:
             .expect("start switchyard")
     }
 
+    /// `repair mark-deployed --runner <first runner> --shard <shard>` without `--yes`, stopped
+    /// at its question: it has shown the record it would write and waits for the operator.
+    pub fn repair_awaiting_confirmation(&self, shard: &str) -> AwaitingConfirmation {
+        let mut child = self.command(&[
+            "repair",
+            "mark-deployed",
+            "--runner",
+            &self.runner().name,
+            "--shard",
+            shard,
+        ]);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        // The record as repair read it comes last, then the prompt (which waits on stdin).
+        let shown = stdout
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("after:"))
+            .expect("repair shows the record it would write");
+        AwaitingConfirmation {
+            child,
+            stdout,
+            shown,
+        }
+    }
+
     pub fn daemon(&self) -> Daemon {
-        Daemon::start(&self.config)
+        Daemon::start(&self.config, &[])
+    }
+
+    /// `switchyard run` with more environment (another access key, a replica id, a shorter
+    /// attempt timeout).
+    pub fn daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start(&self.config, env)
     }
 
     pub async fn snapshot(&self) -> Snapshot {
@@ -432,6 +496,24 @@ runners:
             .expect("update auto scaling group");
     }
 
+    /// Creates or overwrites one tag on an ASG, as an operator (or an older switchyard) would.
+    pub async fn put_tag(&self, asg: &str, key: &str, value: &str) {
+        self.autoscaling()
+            .create_or_update_tags()
+            .tags(
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .resource_id(asg)
+                    .resource_type("auto-scaling-group")
+                    .key(key)
+                    .value(value)
+                    .propagate_at_launch(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create or update tags");
+    }
+
     pub async fn forward_to(&self, tg: &str) {
         self.elb()
             .modify_listener()
@@ -465,6 +547,27 @@ fn command(config: &Path) -> Command {
     cmd
 }
 
+/// An interactive `repair` waiting for its confirmation. Its stdout stays open until the
+/// answer, so that nothing it prints afterwards meets a closed pipe.
+pub struct AwaitingConfirmation {
+    child: Child,
+    stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    /// The `after:` line: the record repair would write.
+    pub shown: String,
+}
+
+impl AwaitingConfirmation {
+    /// Types `answer` and a newline; the exit and what was printed after the question.
+    pub fn answer(mut self, answer: &str) -> Output {
+        use std::io::Write;
+        writeln!(self.child.stdin.take().unwrap(), "{answer}").unwrap();
+        let rest: Vec<String> = self.stdout.map_while(Result::ok).collect();
+        let mut out = self.child.wait_with_output().unwrap();
+        out.stdout = rest.join("\n").into_bytes();
+        out
+    }
+}
+
 /// `switchyard run` in the background; SIGTERM when dropped.
 pub struct Daemon {
     child: Child,
@@ -474,8 +577,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn start(config: &Path) -> Daemon {
+    fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = command(config)
+            .envs(env.iter().copied())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -579,9 +683,49 @@ impl Daemon {
         requests(&self.metrics())
     }
 
+    /// SIGKILL, as a crash or an OOM kill: the daemon gets no chance to finish anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the daemon");
+        self.child.wait().expect("reap the daemon");
+    }
+
+    /// The sum of a metric's samples whose name and labels start with `prefix`, e.g.
+    /// `switchyard_config_reloads_total{outcome="success"`.
+    pub fn metric(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    }
+
     /// SIGTERM, then the exit code.
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`) without waiting.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Waits (bounded) for the process to exit on its own; its exit code.
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "the daemon did not exit within {timeout:?}:\n{}",
+            self.log()
+        );
     }
 
     fn terminate(&mut self) -> Option<i32> {
@@ -609,6 +753,40 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// Marks every instance of `asg` unhealthy as soon as it shows up, as a revision that never
+/// passes its health checks would look; stops when `stop` fires.
+pub fn keep_unhealthy(
+    w: &World,
+    asg: String,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let client = w.autoscaling();
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            let groups = client
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(&asg)
+                .send()
+                .await
+                .expect("describe");
+            for i in groups.auto_scaling_groups()[0].instances() {
+                if i.health_status() == Some("Healthy") {
+                    client
+                        .set_instance_health()
+                        .instance_id(i.instance_id().unwrap())
+                        .health_status("Unhealthy")
+                        .send()
+                        .await
+                        .expect("set instance health");
+                }
+            }
+            // Polls a real process; far shorter than the grace period, so no instance is
+            // ever judged healthy.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
 }
 
 pub fn requests(metrics: &str) -> BTreeMap<String, f64> {

@@ -15,9 +15,7 @@ use switchyard::core::{RunnerSpec, Shard, ShardPair, Step};
 
 use super::awaiting_fixes::RULES_AWAITING_FIXES;
 use super::history::{Event, Latency, When};
-use super::oracle::{
-    AttemptCapacities, MarkState, MustHalt, OwnSwitch, Record, RunnerView, ShardView,
-};
+use super::oracle::{AttemptCapacities, MarkState, MustHalt, Record, RunnerView, ShardView};
 use super::{Rng, TraceHash};
 
 pub const ACCOUNT: &str = "123456789012";
@@ -67,7 +65,6 @@ struct RunnerLog {
     // ---- per controller incarnation ----
     observed: VecDeque<Arc<WorldSnapshot>>,
     foreign_write: bool,
-    own_switch: OwnSwitch,
     sticky: Option<Sticky>,
 }
 
@@ -215,7 +212,6 @@ impl Checker {
         for log in self.runners.values_mut() {
             log.observed.clear();
             log.foreign_write = false;
-            log.own_switch = None;
             log.sticky = None;
         }
         self.trace(format!("controller {} starts", self.incarnation));
@@ -235,7 +231,6 @@ impl Checker {
     pub fn left_file(&mut self, name: &str) {
         let log = self.log(name);
         log.epoch += 1;
-        log.own_switch = None;
         log.sticky = None;
     }
 
@@ -448,7 +443,6 @@ impl Checker {
         }
         let log = self.log(&name);
         let observed = log.observed.back().cloned();
-        let own_switch = log.own_switch.clone();
         let sticky = log.sticky.clone();
         let Some(observed) = observed else {
             self.breach(
@@ -483,7 +477,7 @@ impl Checker {
             Some(_) => self.log(&name).sticky = None,
             None => {}
         }
-        if let Some(halt) = before.must_halt(spec, &own_switch) {
+        if let Some(halt) = before.must_halt(spec) {
             self.breach(
                 halt.rule,
                 format!(
@@ -638,12 +632,6 @@ impl Checker {
                 }
             }
         }
-        if let Step::SwitchListener { to } = step
-            && after.serving == Some(*to)
-        {
-            let id = after.shards[*to].mark.read().map(|m| m.id.clone());
-            self.log(&name).own_switch = id.map(|id| (*to, id));
-        }
         match (step, result) {
             (Step::WriteRecord { .. }, Ok(Applied::RecordWritten { version, read_back })) => {
                 let expected = sent
@@ -694,11 +682,7 @@ impl Checker {
     }
 
     pub fn must_halt(&self, world: &WorldSnapshot, spec: &RunnerSpec) -> Option<MustHalt> {
-        let own_switch = self
-            .runners
-            .get(&spec.name)
-            .and_then(|l| l.own_switch.clone());
-        self.view(world, spec).must_halt(spec, &own_switch)
+        self.view(world, spec).must_halt(spec)
     }
 
     pub fn runner_view(&self, world: &WorldSnapshot, spec: &RunnerSpec) -> RunnerView {

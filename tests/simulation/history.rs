@@ -41,7 +41,7 @@ pub const BAD_REVISIONS: [&str; 3] = ["3", "5", "9"];
 const LIVENESS_STEPS: u32 = 25;
 
 /// Liveness: a calm history converges within the waits the spec mandates after its last edit,
-/// plus a bounded slack (SPEC §4's phases, worst case).
+/// plus a bounded slack (docs/how-it-decides.md's phases, worst case).
 pub fn liveness_bound() -> Duration {
     let retire = DRAIN + TERMINATION;
     let provision = SLOW_BOOT.max(GRACE) + STABILITY + POST_SWITCH;
@@ -296,7 +296,8 @@ impl History {
                     }
                 }
                 // A pause lasts less than a deployment's deadline: a longer one runs the clock
-                // out on an attempt (SPEC §4 counts the deadline from the mark), no calm thing.
+                // out on an attempt (docs/how-it-decides.md counts the deadline from the mark), no
+                // calm thing.
                 if let Event::Pause(r, true) = event {
                     events.push((now + Duration::from_secs(20), Event::Pause(r, false)));
                 }

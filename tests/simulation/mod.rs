@@ -13,6 +13,7 @@ pub mod oracle;
 #[cfg(test)]
 mod oracle_tests;
 pub mod probe;
+pub mod replicas;
 pub mod run;
 
 pub use run::{replay_command, run_seed};

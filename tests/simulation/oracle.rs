@@ -172,7 +172,7 @@ pub struct ShardView {
     pub takes_traffic: bool,
     pub tg_attached: bool,
     pub mark: MarkTag,
-    /// The mark is `provisioning` on a shard neither active nor deployed (SPEC §5).
+    /// The mark is the controller's own in-flight provision (SPEC §5).
     pub in_flight: bool,
 }
 
@@ -191,16 +191,11 @@ pub struct RunnerView {
 #[derive(Debug, Clone)]
 pub struct MustHalt {
     /// `inv5`, or `inv5-traffic` for SPEC §3/§5's "a shard that takes traffic is explained
-    /// only by the in-flight mark of the current desired shard and revision".
+    /// only by the in-flight mark of the current desired shard and revision" (or, with the
+    /// other shard recorded active, by a mark of ours whose traffic goes back to it).
     pub rule: &'static str,
     pub why: String,
 }
-
-/// What the harness knows of the listener's history that the world no longer shows: the shard
-/// this controller incarnation itself switched the listener to, and the attempt (mark id) it
-/// switched for. SPEC §4 lets that controller switch back when the desired state leaves the
-/// attempt after the switch, rather than halt.
-pub type OwnSwitch = Option<(Shard, String)>;
 
 impl RunnerView {
     pub fn of(
@@ -267,11 +262,14 @@ impl RunnerView {
                     Err(why) => MarkTag::Unreadable(why),
                 },
             };
+            // SPEC §5: the controller's own in-flight provision is a `provisioning` mark for the
+            // desired shard and revision, on a shard neither active nor deployed.
             let in_flight = active != Some(shard)
                 && !deployed.contains(&shard)
-                && mark
-                    .read()
-                    .is_some_and(|m| m.state == MarkState::Provisioning);
+                && shard == spec.active_shard
+                && mark.read().is_some_and(|m| {
+                    m.state == MarkState::Provisioning && m.revision == spec.revision
+                });
             let capacity = if in_flight {
                 let m = mark.read().expect("in flight means read");
                 m.capacity
@@ -342,23 +340,20 @@ impl RunnerView {
         self.shards[shard].in_flight && self.own_mark(spec, shard).is_some()
     }
 
-    /// The listener is on `shard` because this controller switched it there for the attempt
-    /// whose mark `shard` still carries, and there is a recorded active shard to go back to.
-    fn switched_by_us(&self, shard: Shard, own_switch: &OwnSwitch) -> bool {
-        own_switch.as_ref().is_some_and(|(s, id)| {
-            *s == shard
-                && self.active().is_some_and(|a| a != shard)
-                && self.shards[shard]
-                    .mark
-                    .read()
-                    .is_some_and(|m| m.id == *id && m.state == MarkState::Provisioning)
-        })
+    /// `shard` takes traffic alone, unrecorded, with a mark of ours, while the record names the
+    /// other shard active: an attempt that failed or was left after its switch, whose traffic
+    /// the controller switches back to the recorded shard (SPEC §4).
+    fn switched_back_to_come(&self, shard: Shard) -> bool {
+        self.serving == Some(shard)
+            && !self.deployed(shard)
+            && self.active().is_some_and(|a| a != shard)
+            && self.shards[shard].mark.read().is_some()
     }
 
     /// A halt the observation alone proves (SPEC §3, §5), or none. Conservative: only what the
     /// contract states outright, so that a halt missing here is a controller bug, not a
     /// judgement.
-    pub fn must_halt(&self, spec: &RunnerSpec, own_switch: &OwnSwitch) -> Option<MustHalt> {
+    pub fn must_halt(&self, spec: &RunnerSpec) -> Option<MustHalt> {
         let plain = |why: String| Some(MustHalt { rule: "inv5", why });
         if !self.missing.is_empty() {
             return plain(format!("ResourceMissing: {}", self.missing.join(", ")));
@@ -394,7 +389,7 @@ impl RunnerView {
             if v.takes_traffic
                 && mark.state == MarkState::Provisioning
                 && !self.own_in_flight(spec, s)
-                && !self.switched_by_us(s, own_switch)
+                && !self.switched_back_to_come(s)
             {
                 return Some(MustHalt {
                     rule: "inv5-traffic",
@@ -409,12 +404,7 @@ impl RunnerView {
         if let Some(a) = active
             && self.serving != Some(a)
         {
-            let desired = spec.active_shard;
-            let explained = self.serving.is_some_and(|s| {
-                s != a
-                    && ((s == desired && self.own_mark(spec, s).is_some())
-                        || self.switched_by_us(s, own_switch))
-            });
+            let explained = self.serving.is_some_and(|s| self.switched_back_to_come(s));
             if !explained {
                 return plain(format!(
                     "TrafficMismatch: {a} active, listener on {:?}",

@@ -9,7 +9,7 @@ use switchyard::cloud::sim::{ManualClock, SimCloud};
 use switchyard::config;
 use switchyard::core::{RunnerSpec, Shard};
 
-use super::oracle::{AttemptCapacities, MARK_TAG, OwnSwitch, RunnerView};
+use super::oracle::{AttemptCapacities, MARK_TAG, RunnerView};
 
 const FILE: &str = r#"
 controller:
@@ -84,9 +84,9 @@ impl World {
         RunnerView::of(&self.sim.snapshot(), &self.spec, attempts)
     }
 
-    fn must_halt(&self, own_switch: &OwnSwitch) -> Option<(&'static str, String)> {
+    fn must_halt(&self) -> Option<(&'static str, String)> {
         self.view(&AttemptCapacities::new())
-            .must_halt(&self.spec, own_switch)
+            .must_halt(&self.spec)
             .map(|h| (h.rule, h.why))
     }
 }
@@ -116,7 +116,7 @@ fn the_live_world_needs_no_halt() {
     assert!(v.shards[Shard::Blue].healthy);
     assert!(!v.shards[Shard::Green].healthy, "capacity 0 is unhealthy");
     assert_eq!(v.serving, Some(Shard::Blue));
-    assert!(w.must_halt(&None).is_none());
+    assert!(w.must_halt().is_none());
     // Capacity asked for but not yet in service is no healthy shard either.
     w.green_booting(2);
     assert!(!w.view(&AttemptCapacities::new()).shards[Shard::Green].healthy);
@@ -133,7 +133,7 @@ fn a_wiped_record_with_a_live_shard_carrying_an_old_mark_halts() {
         &mark("blue", "1", "provisioning", Some(2)),
     );
     w.sim.put_parameter(&w.spec.status_parameter, "{}");
-    let (rule, why) = w.must_halt(&None).expect("a halt");
+    let (rule, why) = w.must_halt().expect("a halt");
     assert_eq!(rule, "inv5-traffic", "{why}");
     assert!(
         why.starts_with("InactiveShardHealthyNotDeployed: blue"),
@@ -141,7 +141,7 @@ fn a_wiped_record_with_a_live_shard_carrying_an_old_mark_halts() {
     );
     // Deleted rather than wiped: the same.
     w.sim.delete_parameter(&w.spec.status_parameter);
-    assert_eq!(w.must_halt(&None).map(|h| h.0), Some("inv5-traffic"));
+    assert_eq!(w.must_halt().map(|h| h.0), Some("inv5-traffic"));
 }
 
 #[test]
@@ -156,16 +156,16 @@ fn a_serving_shard_is_explained_by_the_in_flight_mark_of_the_desired_state_only(
     );
     w.sim.put_parameter(&w.spec.status_parameter, "{}");
     // The crash between Switching and Recording: our own attempt, listener already on it.
-    assert!(w.must_halt(&None).is_none());
+    assert!(w.must_halt().is_none());
     // Another revision's mark explains nothing once the shard takes traffic...
     w.spec.revision = Some("2".into());
-    assert_eq!(w.must_halt(&None).map(|h| h.0), Some("inv5-traffic"));
+    assert_eq!(w.must_halt().map(|h| h.0), Some("inv5-traffic"));
     // ...nor beside the other shard (a weighted forward edited by hand)...
     w.listener_on(&[Shard::Blue, Shard::Green]);
-    assert_eq!(w.must_halt(&None).map(|h| h.0), Some("inv5-traffic"));
+    assert_eq!(w.must_halt().map(|h| h.0), Some("inv5-traffic"));
     // ...but with no traffic it is an abandoned attempt of ours: scaled down, no halt.
     w.listener_on(&[Shard::Green]);
-    assert!(w.must_halt(&None).is_none());
+    assert!(w.must_halt().is_none());
     // A failed mark is not judged here.
     w.sim.set_tag(
         &w.asg(Shard::Blue),
@@ -173,13 +173,13 @@ fn a_serving_shard_is_explained_by_the_in_flight_mark_of_the_desired_state_only(
         &mark("blue", "1", "failed", Some(2)),
     );
     w.listener_on(&[Shard::Blue]);
-    assert!(w.must_halt(&None).is_none());
+    assert!(w.must_halt().is_none());
 }
 
 #[test]
 fn a_healthy_inactive_shard_without_a_readable_mark_halts() {
     let w = with_green(2, "2");
-    let (rule, why) = w.must_halt(&None).expect("green is nobody's");
+    let (rule, why) = w.must_halt().expect("green is nobody's");
     assert_eq!(rule, "inv5");
     assert!(why.contains("no readable mark"), "{why}");
     for garbage in [
@@ -188,14 +188,14 @@ fn a_healthy_inactive_shard_without_a_readable_mark_halts() {
         "{\"id\":\"x\"}",
     ] {
         w.sim.set_tag(&w.asg(Shard::Green), MARK_TAG, garbage);
-        assert_eq!(w.must_halt(&None).map(|h| h.0), Some("inv5"), "{garbage}");
+        assert_eq!(w.must_halt().map(|h| h.0), Some("inv5"), "{garbage}");
     }
     w.sim.set_tag(
         &w.asg(Shard::Green),
         MARK_TAG,
         &mark("green", "2", "provisioning", Some(2)),
     );
-    assert!(w.must_halt(&None).is_none(), "our own in-flight provision");
+    assert!(w.must_halt().is_none(), "our own in-flight provision");
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn required_of_an_in_flight_shard_comes_from_its_mark() {
 }
 
 #[test]
-fn traffic_off_the_active_shard_is_explained_by_our_attempt_or_our_own_switch() {
+fn traffic_off_the_active_shard_is_explained_by_a_mark_of_ours_going_back_to_it() {
     let w = with_green(2, "2");
     w.sim.set_tag(
         &w.asg(Shard::Green),
@@ -243,9 +243,9 @@ fn traffic_off_the_active_shard_is_explained_by_our_attempt_or_our_own_switch() 
         &mark("green", "2", "provisioning", Some(2)),
     );
     w.listener_on(&[Shard::Green]);
-    assert!(w.must_halt(&None).is_none(), "switched, not yet recorded");
-    // The desired state moved on after the switch: the halt is demanded unless this very
-    // controller made the switch (it switches back instead, SPEC §4).
+    assert!(w.must_halt().is_none(), "switched, not yet recorded");
+    // The desired state moved on after the switch: with blue recorded active, the controller
+    // switches back (SPEC §4) rather than halt.
     let mut moved = with_green(2, "2");
     moved.spec.revision = Some("3".into());
     moved.sim.set_tag(
@@ -254,19 +254,27 @@ fn traffic_off_the_active_shard_is_explained_by_our_attempt_or_our_own_switch() 
         &mark("green", "2", "provisioning", Some(2)),
     );
     moved.listener_on(&[Shard::Green]);
-    let (rule, why) = moved.must_halt(&None).expect("unexplained traffic");
-    assert_eq!(rule, "inv5-traffic", "{why}");
-    let ours: OwnSwitch = Some((Shard::Green, "m-green-2".into()));
-    assert!(moved.must_halt(&ours).is_none());
-    let other: OwnSwitch = Some((Shard::Green, "an-older-attempt".into()));
-    assert!(moved.must_halt(&other).is_some());
-    // With nothing recorded there is nothing to switch back to: the switch explains nothing.
+    assert!(moved.must_halt().is_none());
+    // With nothing recorded there is nothing to switch back to: the mark explains nothing
+    // (blue, at capacity with no mark, is the first shard the halt names).
     moved.sim.put_parameter(&moved.spec.status_parameter, "{}");
-    assert!(moved.must_halt(&ours).is_some());
-    // A hand-made listener on both shards is no own switch either.
-    let w = World::new();
+    moved.sim.set_desired_capacity(&moved.asg(Shard::Blue), 0);
+    let (rule, why) = moved.must_halt().expect("unexplained traffic");
+    assert_eq!(rule, "inv5-traffic", "{why}");
+    // Nor does a mark explain traffic beside the recorded shard (a hand-split listener).
+    let w = with_green(2, "2");
+    w.sim.set_tag(
+        &w.asg(Shard::Green),
+        MARK_TAG,
+        &mark("green", "1", "failed", Some(2)),
+    );
     w.listener_on(&[Shard::Blue, Shard::Green]);
-    let (_, why) = w.must_halt(&None).expect("a mismatch");
+    let (_, why) = w.must_halt().expect("a mismatch");
+    assert!(why.starts_with("TrafficMismatch"), "{why}");
+    // Nor a shard without a mark (here: green at capacity 0, the listener moved by hand).
+    let w = World::new();
+    w.listener_on(&[Shard::Green]);
+    let (_, why) = w.must_halt().expect("a mismatch");
     assert!(why.starts_with("TrafficMismatch"), "{why}");
 }
 
@@ -279,7 +287,7 @@ fn a_target_group_detached_from_its_asg_has_no_healthy_targets() {
     assert!(!v.shards[Shard::Blue].tg_attached);
     assert_eq!(v.shards[Shard::Blue].healthy_targets, 0);
     assert!(
-        w.must_halt(&None)
+        w.must_halt()
             .is_some_and(|h| h.1.starts_with("ActiveShardUnhealthy"))
     );
 }

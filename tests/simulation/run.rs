@@ -556,12 +556,20 @@ impl<'h> Driver<'h> {
                         let v = c.runner_view(w, spec);
                         Shard::ALL.into_iter().any(|s| !v.shards[s].tg_attached)
                     });
+                    // An active shard still carrying its attempt's mark, judged by the mark.
+                    let active_marked = halt.reason == "ActiveShardUnhealthy"
+                        && seen.iter().any(|w| {
+                            let v = c.runner_view(w, spec);
+                            v.active()
+                                .is_some_and(|a| v.shards[a].mark.read().is_some())
+                        });
+                    let rule = match (detached, active_marked) {
+                        (true, _) => "honest-detached",
+                        (_, true) => "honest-active-mark",
+                        _ => "honest",
+                    };
                     return c.breach(
-                        if detached {
-                            "honest-detached"
-                        } else {
-                            "honest"
-                        },
+                        rule,
                         format!(
                             "{} halted {} ({}), not true of the world it observed",
                             spec.name, halt.reason, halt.message

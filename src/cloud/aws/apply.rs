@@ -1,5 +1,5 @@
-//! One mutation per step (SPEC §4). No version checks here: the controller makes them on the
-//! observation it decided from; the adapter only does what the step says.
+//! One mutation per step (docs/how-it-decides.md). No version checks here: the controller makes
+//! them on the observation it decided from; the adapter only does what the step says.
 
 use aws_sdk_autoscaling::types::{
     LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, Tag,
@@ -37,48 +37,55 @@ impl AwsCloud {
             } => {
                 let asg = &runner.shards[*shard].auto_scaling_group;
                 let size = i32::try_from(*capacity).unwrap_or(i32::MAX);
-                let mut update = self
-                    .autoscaling
-                    .update_auto_scaling_group()
-                    .auto_scaling_group_name(asg)
-                    .min_size(size)
-                    .desired_capacity(size)
-                    .max_size(size);
-                if let Some(version) = revision {
-                    let template = self.template_of(asg).await?;
-                    let spec = template_spec(&template, version);
-                    update = if template.mixed {
-                        update.mixed_instances_policy(
-                            MixedInstancesPolicy::builder()
-                                .launch_template(
-                                    LaunchTemplate::builder()
-                                        .launch_template_specification(spec)
+                // Read before the call is built: the describe it may need is not the mutation.
+                let template = match revision {
+                    Some(version) => Some((self.template_of(asg).await?, version)),
+                    None => None,
+                };
+                let what = format!("auto scaling group {asg}");
+                self.call(UPDATE_AUTO_SCALING_GROUP, &what, |c| {
+                    let update = c
+                        .autoscaling
+                        .update_auto_scaling_group()
+                        .auto_scaling_group_name(asg)
+                        .min_size(size)
+                        .desired_capacity(size)
+                        .max_size(size);
+                    match template {
+                        Some((template, version)) => {
+                            let spec = template_spec(&template, version);
+                            if template.mixed {
+                                update.mixed_instances_policy(
+                                    MixedInstancesPolicy::builder()
+                                        .launch_template(
+                                            LaunchTemplate::builder()
+                                                .launch_template_specification(spec)
+                                                .build(),
+                                        )
                                         .build(),
                                 )
-                                .build(),
-                        )
-                    } else {
-                        update.launch_template(spec)
-                    };
-                }
-                let what = format!("auto scaling group {asg}");
-                self.call(UPDATE_AUTO_SCALING_GROUP, &what, update.send())
-                    .await?;
+                            } else {
+                                update.launch_template(spec)
+                            }
+                        }
+                        None => update,
+                    }
+                    .send()
+                })
+                .await?;
                 Ok(Applied::Done)
             }
             Step::ScaleToZero { shard } => {
                 let asg = &runner.shards[*shard].auto_scaling_group;
                 let what = format!("auto scaling group {asg}");
-                self.call(
-                    UPDATE_AUTO_SCALING_GROUP,
-                    &what,
-                    self.autoscaling
+                self.call(UPDATE_AUTO_SCALING_GROUP, &what, |c| {
+                    c.autoscaling
                         .update_auto_scaling_group()
                         .auto_scaling_group_name(asg)
                         .min_size(0)
                         .desired_capacity(0)
-                        .send(),
-                )
+                        .send()
+                })
                 .await?;
                 Ok(Applied::Done)
             }
@@ -88,15 +95,13 @@ impl AwsCloud {
                     "auto scaling group {} or target group {}",
                     spec.auto_scaling_group, spec.target_group_arn
                 );
-                self.call(
-                    ATTACH_LOAD_BALANCER_TARGET_GROUPS,
-                    &what,
-                    self.autoscaling
+                self.call(ATTACH_LOAD_BALANCER_TARGET_GROUPS, &what, |c| {
+                    c.autoscaling
                         .attach_load_balancer_target_groups()
                         .auto_scaling_group_name(&spec.auto_scaling_group)
                         .target_group_arns(&spec.target_group_arn)
-                        .send(),
-                )
+                        .send()
+                })
                 .await?;
                 Ok(Applied::Done)
             }
@@ -107,15 +112,13 @@ impl AwsCloud {
                     .r#type(ActionTypeEnum::Forward)
                     .target_group_arn(tg)
                     .build();
-                self.call(
-                    MODIFY_LISTENER,
-                    &what,
-                    self.elbv2
+                self.call(MODIFY_LISTENER, &what, |c| {
+                    c.elbv2
                         .modify_listener()
                         .listener_arn(&runner.listener_arn)
                         .default_actions(forward)
-                        .send(),
-                )
+                        .send()
+                })
                 .await?;
                 Ok(Applied::Done)
             }
@@ -126,14 +129,9 @@ impl AwsCloud {
             Step::DeleteMark { shard } => {
                 let asg = &runner.shards[*shard].auto_scaling_group;
                 let what = format!("auto scaling group {asg}");
-                self.call(
-                    DELETE_TAGS,
-                    &what,
-                    self.autoscaling
-                        .delete_tags()
-                        .tags(mark_tag(asg, None))
-                        .send(),
-                )
+                self.call(DELETE_TAGS, &what, |c| {
+                    c.autoscaling.delete_tags().tags(mark_tag(asg, None)).send()
+                })
                 .await?;
                 Ok(Applied::Done)
             }
@@ -149,11 +147,9 @@ impl AwsCloud {
         })?;
         let tag = mark_tag(asg, Some(value));
         let what = format!("auto scaling group {asg}");
-        self.call(
-            CREATE_OR_UPDATE_TAGS,
-            &what,
-            self.autoscaling.create_or_update_tags().tags(tag).send(),
-        )
+        self.call(CREATE_OR_UPDATE_TAGS, &what, |c| {
+            c.autoscaling.create_or_update_tags().tags(tag).send()
+        })
         .await?;
         Ok(Applied::Done)
     }
@@ -162,24 +158,20 @@ impl AwsCloud {
     async fn write_record(&self, name: &str, value: &str) -> Result<Applied, CloudError> {
         let what = format!("parameter {name}");
         let put = self
-            .call(
-                PUT_PARAMETER,
-                &what,
-                self.ssm
+            .call(PUT_PARAMETER, &what, |c| {
+                c.ssm
                     .put_parameter()
                     .name(name)
                     .value(value)
                     .r#type(ParameterType::String)
                     .overwrite(true)
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         let read = self
-            .call(
-                GET_PARAMETER,
-                &what,
-                self.ssm.get_parameter().name(name).send(),
-            )
+            .call(GET_PARAMETER, &what, |c| {
+                c.ssm.get_parameter().name(name).send()
+            })
             .await;
         let read_back = match read {
             Ok(out) => out

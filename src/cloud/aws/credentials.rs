@@ -1,8 +1,8 @@
 //! The credentials every client signs with, cached here rather than in the SDK's identity cache,
 //! so that the adapter knows which access key the next request will use. That is what lets the
-//! account be checked again "before the first mutation after a credential refresh" (SPEC §3):
-//! a refreshed role session, a rotated key or a re-pointed profile shows up as a new access key
-//! id before any request is signed with it.
+//! account be checked again "before the first mutation after a credential refresh"
+//! (docs/how-it-decides.md): a refreshed role session, a rotated key or a re-pointed profile shows
+//! up as a new access key id before any request is signed with it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

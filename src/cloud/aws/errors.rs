@@ -1,32 +1,14 @@
 //! AWS failures mapped onto `CloudError`: what the controller may retry, what is unknown, what is
-//! gone, and what needs a human. The SDK's own standard retry has already run when we get here.
+//! gone, and what needs a human. The SDK's own standard retry has already run when we get here
+//! (for a mutation, only where `retry` allows it).
 
 use std::error::Error as StdError;
 
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::operations::Operation;
+use super::operations::{Effect, Operation};
+use super::retry::{is_throttling, never_connected};
 use crate::cloud::CloudError;
-
-/// Error codes AWS uses for rate limiting (the SDK's own throttling list, plus SSM's
-/// TooManyUpdates for concurrent PutParameter calls).
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "TooManyUpdates",
-];
 
 /// ELBv2 and SSM say "gone" with a dedicated code.
 const NOT_FOUND_CODES: &[&str] = &[
@@ -49,7 +31,8 @@ pub(crate) enum Failure {
     TimedOut,
     /// The request was known not to reach AWS (connection refused, DNS, TLS, no credentials).
     NotSent(String),
-    /// The connection failed after the request may have been sent: outcome unknown.
+    /// The connection failed after it was made, so the request may have been sent: outcome
+    /// unknown.
     Lost(String),
     /// A response came that could not be read.
     Unreadable {
@@ -67,6 +50,16 @@ pub(crate) enum Failure {
 /// Maps a failure of `op` on the resource described by `what` (e.g. `auto scaling group x`).
 pub(crate) fn classify(op: &'static Operation, what: &str, failure: Failure) -> CloudError {
     let (service, operation) = (op.service, op.name);
+    // A 5xx means the request reached the service, which may have applied a mutation before it
+    // failed: its outcome is unknown. For a read it is only a failed read.
+    let server_error = |message: String| match op.effect {
+        Effect::Read => CloudError::Transient {
+            service,
+            operation,
+            message,
+        },
+        Effect::Mutation => CloudError::Timeout { service, operation },
+    };
     match failure {
         Failure::Construction(message) => CloudError::Api {
             service,
@@ -82,11 +75,7 @@ pub(crate) fn classify(op: &'static Operation, what: &str, failure: Failure) -> 
         },
         Failure::Lost(_) => CloudError::Timeout { service, operation },
         Failure::Unreadable { status, message } => match status {
-            Some(s) if s >= 500 => CloudError::Transient {
-                service,
-                operation,
-                message,
-            },
+            Some(s) if s >= 500 => server_error(message),
             // A 2xx we could not parse was processed; anything else garbled is as good as lost.
             _ => CloudError::Timeout { service, operation },
         },
@@ -97,7 +86,7 @@ pub(crate) fn classify(op: &'static Operation, what: &str, failure: Failure) -> 
         } => {
             let code = code.unwrap_or_else(|| format!("HTTP{status}"));
             let message = message.unwrap_or_default();
-            if THROTTLING_CODES.contains(&code.as_str()) || status == 429 {
+            if is_throttling(status, Some(code.as_str())) {
                 return CloudError::Throttled {
                     service,
                     operation,
@@ -108,11 +97,7 @@ pub(crate) fn classify(op: &'static Operation, what: &str, failure: Failure) -> 
                 return CloudError::ResourceMissing { what, message };
             }
             if status >= 500 {
-                return CloudError::Transient {
-                    service,
-                    operation,
-                    message: format!("{code}: {message}"),
-                };
+                return server_error(format!("{code}: {message}"));
             }
             CloudError::Api {
                 service,
@@ -164,17 +149,16 @@ where
         SdkError::TimeoutError(_) => Failure::TimedOut,
         SdkError::DispatchFailure(ref dispatch) => {
             let message = DisplayErrorContext(&err).to_string();
-            if dispatch.is_timeout() {
+            // The order matters: a connect timeout is a timeout that never connected.
+            if never_connected(&err) {
+                Failure::NotSent(message)
+            } else if dispatch.is_timeout() {
                 Failure::TimedOut
-            } else if dispatch.is_io() {
-                if never_connected(&err) {
-                    Failure::NotSent(message)
-                } else {
-                    Failure::Lost(message)
-                }
+            } else if dispatch.is_io() || reached_http_client(&err) {
+                // Includes hyper's "incomplete message": the answer was cut off.
+                Failure::Lost(message)
             } else {
-                // User and "other" failures (missing credentials, TLS set-up, DNS) stop before
-                // anything is written to the wire.
+                // Failed before the HTTP client was given the request: credentials, signing.
                 Failure::NotSent(message)
             }
         }
@@ -191,23 +175,12 @@ where
     }
 }
 
-/// True when the connection itself failed, so the request never left.
-fn never_connected(err: &(dyn StdError + 'static)) -> bool {
+/// True when the HTTP client itself failed, i.e. the request had been handed to it.
+fn reached_http_client(err: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(err);
     while let Some(e) = next {
-        if let Some(h) = e.downcast_ref::<hyper_util::client::legacy::Error>()
-            && h.is_connect()
-        {
+        if e.is::<hyper::Error>() || e.is::<hyper_util::client::legacy::Error>() {
             return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionRefused | AddrNotAvailable | NetworkUnreachable | HostUnreachable
-            ) {
-                return true;
-            }
         }
         next = e.source();
     }
@@ -218,7 +191,8 @@ fn never_connected(err: &(dyn StdError + 'static)) -> bool {
 mod tests {
     use super::*;
     use crate::cloud::aws::operations::{
-        DESCRIBE_TARGET_HEALTH, PUT_PARAMETER, UPDATE_AUTO_SCALING_GROUP,
+        DESCRIBE_TARGET_HEALTH, GET_PARAMETERS, MODIFY_LISTENER, PUT_PARAMETER,
+        UPDATE_AUTO_SCALING_GROUP,
     };
 
     fn service(status: u16, code: &str, message: &str) -> Failure {
@@ -237,6 +211,7 @@ mod tests {
             "TooManyUpdates",
             "RequestLimitExceeded",
             "TooManyRequestsException",
+            "ResourceContention",
         ] {
             let err = classify(
                 PUT_PARAMETER,
@@ -252,13 +227,38 @@ mod tests {
     }
 
     #[test]
-    fn server_errors_are_transient_and_client_errors_are_api_errors() {
-        let err = classify(
-            PUT_PARAMETER,
-            "p",
-            service(500, "InternalServerError", "boom"),
-        );
-        assert_eq!(err.kind(), "transient");
+    fn a_throttling_status_is_throttled_whatever_the_code() {
+        let err = classify(PUT_PARAMETER, "p", service(429, "Whatever", "slow"));
+        assert_eq!(err.kind(), "throttled");
+    }
+
+    #[test]
+    fn server_errors_fail_a_read_but_leave_a_mutation_unknown() {
+        for status in [500, 503] {
+            let err = classify(
+                GET_PARAMETERS,
+                "p",
+                service(status, "InternalServerError", "boom"),
+            );
+            assert_eq!(err.kind(), "transient", "read, {status}");
+            let err = classify(
+                MODIFY_LISTENER,
+                "l",
+                service(status, "InternalFailure", "boom"),
+            );
+            assert_eq!(
+                err,
+                CloudError::Timeout {
+                    service: "elbv2",
+                    operation: "ModifyListener",
+                },
+                "mutation, {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_errors_are_api_errors() {
         let err = classify(
             PUT_PARAMETER,
             "p",
@@ -360,8 +360,9 @@ mod tests {
             message: "bad xml".into(),
         };
         assert_eq!(
-            classify(PUT_PARAMETER, "p", garbled_5xx).kind(),
+            classify(GET_PARAMETERS, "p", garbled_5xx.clone()).kind(),
             "transient"
         );
+        assert_eq!(classify(PUT_PARAMETER, "p", garbled_5xx).kind(), "timeout");
     }
 }

@@ -1,16 +1,18 @@
 //! The `Cloud` interface over the AWS SDK: SSM for the status record, Auto Scaling for the
-//! shards, ELBv2 for target health and the listener, STS for the account (SPEC §10).
+//! shards, ELBv2 for target health and the listener, STS for the account (docs/operations.md).
 //!
 //! Retries belong to the SDK alone (standard mode, configured once in `connect`); every call
 //! has an attempt and an operation timeout. A call that times out is reported as
 //! `CloudError::Timeout` and never repeated here: the controller decides from a fresh
-//! observation.
+//! observation. The SDK repeats a mutation only when it was not applied (`retry`).
 
 mod apply;
+mod clients;
 mod credentials;
-mod errors;
+pub(crate) mod errors;
 mod observe;
 pub mod operations;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -27,16 +29,22 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
+use self::clients::Clients;
 use self::credentials::CredentialCache;
-use self::operations::{GET_CALLER_IDENTITY, Operation};
+use self::operations::{Effect, GET_CALLER_IDENTITY, Operation};
 use crate::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use crate::config::AwsSettings;
 use crate::core::{HealthCheckSettings, RunnerObservation, RunnerSpec, Step};
 
 /// Attempts per call, the first included, for the SDK's standard retry mode.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// One HTTP attempt.
+/// One HTTP attempt. A mutation whose attempt times out is not attempted again (`retry`).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortens [`ATTEMPT_TIMEOUT`] (a duration such as `2s`, at least [`MIN_ATTEMPT_TIMEOUT`]): for
+/// tests that hold an answer past the attempt timeout and should not wait 10 s for it. Nothing
+/// in production needs it; it can only shorten.
+pub const ATTEMPT_TIMEOUT_ENV: &str = "SWITCHYARD_AWS_ATTEMPT_TIMEOUT";
+pub const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(100);
 /// A whole call, retries and their backoff included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -51,6 +59,28 @@ pub enum ConnectError {
     BadEndpoint(String),
     #[error("no AWS credentials provider is configured")]
     NoCredentialsProvider,
+    #[error("{ATTEMPT_TIMEOUT_ENV}={value:?}: {reason}")]
+    BadAttemptTimeout { value: String, reason: String },
+}
+
+/// The attempt timeout: [`ATTEMPT_TIMEOUT`], or shorter when [`ATTEMPT_TIMEOUT_ENV`] says so.
+fn attempt_timeout(env: Option<&str>) -> Result<Duration, ConnectError> {
+    let Some(value) = env else {
+        return Ok(ATTEMPT_TIMEOUT);
+    };
+    let bad = |reason: String| ConnectError::BadAttemptTimeout {
+        value: value.to_string(),
+        reason,
+    };
+    let timeout = humantime::parse_duration(value.trim()).map_err(|e| bad(e.to_string()))?;
+    if !(MIN_ATTEMPT_TIMEOUT..=ATTEMPT_TIMEOUT).contains(&timeout) {
+        return Err(bad(format!(
+            "must be between {} and {}",
+            humantime::format_duration(MIN_ATTEMPT_TIMEOUT),
+            humantime::format_duration(ATTEMPT_TIMEOUT)
+        )));
+    }
+    Ok(timeout)
 }
 
 /// The account STS named for an access key: valid for as long as that key signs the requests.
@@ -77,10 +107,8 @@ struct CachedSettings {
 }
 
 pub struct AwsCloud {
-    ssm: aws_sdk_ssm::Client,
-    autoscaling: aws_sdk_autoscaling::Client,
-    elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    sts: aws_sdk_sts::Client,
+    reads: Clients,
+    mutations: Clients,
     observer: Arc<dyn RequestObserver>,
     region: String,
     expected_account: String,
@@ -150,13 +178,21 @@ impl AwsCloud {
         if settings.region.trim().is_empty() {
             return Err(ConnectError::NoRegion);
         }
+        let env = std::env::var(ATTEMPT_TIMEOUT_ENV).ok();
+        let attempt = attempt_timeout(env.as_deref())?;
+        if attempt != ATTEMPT_TIMEOUT {
+            tracing::info!(
+                attempt_timeout = %humantime::format_duration(attempt),
+                "the AWS attempt timeout is shortened by {ATTEMPT_TIMEOUT_ENV}"
+            );
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_attempt_timeout(attempt)
                     .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
             );
@@ -184,10 +220,8 @@ impl AwsCloud {
             .identity_cache(IdentityCache::no_cache())
             .build();
         AwsCloud {
-            ssm: aws_sdk_ssm::Client::new(&config),
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            reads: Clients::new(&config, Effect::Read),
+            mutations: Clients::new(&config, Effect::Mutation),
             observer,
             region: settings.region.clone(),
             expected_account: settings.expected_account_id.clone(),
@@ -203,18 +237,25 @@ impl AwsCloud {
     }
 
     /// Runs one SDK call, reports it to the observer, and maps its error. `what` names the
-    /// resource the call is about, for `ResourceMissing`.
-    async fn call<T, E>(
+    /// resource the call is about, for `ResourceMissing`. `request` builds the call from the
+    /// clients of the operation's effect, so that a mutation always goes out with the mutation
+    /// retry policy.
+    async fn call<T, E, F>(
         &self,
         op: &'static Operation,
         what: &str,
-        request: impl Future<Output = Result<T, SdkError<E>>>,
+        request: impl FnOnce(&Clients) -> F,
     ) -> Result<T, CloudError>
     where
+        F: Future<Output = Result<T, SdkError<E>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        let clients = match op.effect {
+            Effect::Read => &self.reads,
+            Effect::Mutation => &self.mutations,
+        };
         let started = Instant::now();
-        let result = request
+        let result = request(clients)
             .await
             .map_err(|e| errors::classify(op, what, errors::failure_of(e)));
         let outcome = match &result {
@@ -243,11 +284,9 @@ impl AwsCloud {
     async fn caller_account(&self) -> Result<String, CloudError> {
         let access_key_id = self.access_key_id().await?;
         let out = self
-            .call(
-                GET_CALLER_IDENTITY,
-                "caller identity",
-                self.sts.get_caller_identity().send(),
-            )
+            .call(GET_CALLER_IDENTITY, "caller identity", |c| {
+                c.sts.get_caller_identity().send()
+            })
             .await?;
         let account = out.account().unwrap_or_default().to_string();
         if account.is_empty() {
@@ -307,18 +346,39 @@ impl AwsCloud {
 
 /// The error code of a mutation refused because the credentials act in another account.
 pub const WRONG_ACCOUNT: &str = "WrongAccount";
+/// The error code when the provider chain found no credentials at all.
+pub const NO_CREDENTIALS: &str = "NoCredentials";
+
+/// What a newcomer without credentials reads: which sources were tried, and how to give one.
+fn no_credentials_message(profile: &str) -> String {
+    format!(
+        "no AWS credentials found. Tried, in order: the environment (AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY), the profile \"{profile}\" in ~/.aws/config and \
+         ~/.aws/credentials, web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, which \
+         IRSA sets on EKS), the ECS container endpoint, and the EC2 instance metadata service. \
+         Provide one: export AWS_PROFILE=<name> (run `aws sso login --profile <name>` first if it \
+         uses SSO), or set the two environment variables, or run where a role is attached (an \
+         instance role, or IRSA: docs/operations.md)"
+    )
+}
 
 fn credentials_error(e: CredentialsError) -> CloudError {
     let message = aws_sdk_ssm::error::DisplayErrorContext(&e).to_string();
     match e {
-        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
-            CloudError::Api {
-                service: "credentials",
-                operation: "ProvideCredentials",
-                code: "NoCredentials".to_string(),
-                message,
-            }
-        }
+        CredentialsError::CredentialsNotLoaded(_) => CloudError::Api {
+            service: "credentials",
+            operation: "ProvideCredentials",
+            code: NO_CREDENTIALS.to_string(),
+            message: no_credentials_message(
+                &std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_string()),
+            ),
+        },
+        CredentialsError::InvalidConfiguration(_) => CloudError::Api {
+            service: "credentials",
+            operation: "ProvideCredentials",
+            code: "InvalidCredentialsConfiguration".to_string(),
+            message,
+        },
         // A provider that timed out or failed (IMDS, STS web identity) may answer next time.
         _ => CloudError::Transient {
             service: "credentials",
@@ -373,5 +433,25 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(none, ConnectError::NoRegion);
+    }
+
+    #[test]
+    fn the_attempt_timeout_can_only_be_shortened() {
+        assert_eq!(attempt_timeout(None), Ok(ATTEMPT_TIMEOUT));
+        assert_eq!(attempt_timeout(Some("2s")), Ok(Duration::from_secs(2)));
+        assert_eq!(attempt_timeout(Some(" 100ms ")), Ok(MIN_ATTEMPT_TIMEOUT));
+        assert_eq!(attempt_timeout(Some("10s")), Ok(ATTEMPT_TIMEOUT));
+        for bad in ["99ms", "11s", "0s", "soon", ""] {
+            let err = attempt_timeout(Some(bad)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("SWITCHYARD_AWS_ATTEMPT_TIMEOUT={bad:?}: ")),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            attempt_timeout(Some("11s")).unwrap_err().to_string(),
+            "SWITCHYARD_AWS_ATTEMPT_TIMEOUT=\"11s\": must be between 100ms and 10s"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Batched reads for many runners at once (SPEC §10): GetParameters 10 names per call,
+//! Batched reads for many runners at once (docs/operations.md): GetParameters 10 names per call,
 //! DescribeAutoScalingGroups 100 names per call, DescribeListeners and DescribeTargetGroups by
 //! ARN, DescribeTargetHealth per target group only where it tells something new.
 
@@ -141,11 +141,9 @@ impl AwsCloud {
         names: Vec<String>,
     ) -> Result<Vec<(String, RecordObservation)>, CloudError> {
         let out = self
-            .call(
-                GET_PARAMETERS,
-                "status record parameters",
-                self.ssm.get_parameters().set_names(Some(names)).send(),
-            )
+            .call(GET_PARAMETERS, "status record parameters", |c| {
+                c.ssm.get_parameters().set_names(Some(names)).send()
+            })
             .await?;
         Ok(out
             .parameters()
@@ -192,16 +190,14 @@ impl AwsCloud {
         let mut token: Option<String> = None;
         loop {
             let out = self
-                .call(
-                    DESCRIBE_AUTO_SCALING_GROUPS,
-                    "auto scaling groups",
-                    self.autoscaling
+                .call(DESCRIBE_AUTO_SCALING_GROUPS, "auto scaling groups", |c| {
+                    c.autoscaling
                         .describe_auto_scaling_groups()
                         .set_auto_scaling_group_names(Some(names.clone()))
                         .max_records(GROUPS_PER_CALL as i32)
                         .set_next_token(token.take())
-                        .send(),
-                )
+                        .send()
+                })
                 .await?;
             found.extend(out.auto_scaling_groups().iter().map(convert_group));
             match out.next_token() {
@@ -258,14 +254,12 @@ impl AwsCloud {
     ) -> Result<Vec<ListenerObservation>, CloudError> {
         let what = describe_arns("listener", &arns);
         let out = self
-            .call(
-                DESCRIBE_LISTENERS,
-                &what,
-                self.elbv2
+            .call(DESCRIBE_LISTENERS, &what, |c| {
+                c.elbv2
                     .describe_listeners()
                     .set_listener_arns(Some(arns))
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         Ok(out
             .listeners()
@@ -340,14 +334,12 @@ impl AwsCloud {
     ) -> Result<Vec<(String, Found<Option<HealthCheckSettings>>)>, CloudError> {
         let what = describe_arns("target group", &arns);
         let out = self
-            .call(
-                DESCRIBE_TARGET_GROUPS,
-                &what,
-                self.elbv2
+            .call(DESCRIBE_TARGET_GROUPS, &what, |c| {
+                c.elbv2
                     .describe_target_groups()
                     .set_target_group_arns(Some(arns.clone()))
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         let mut found: HashMap<String, Found<Option<HealthCheckSettings>>> = out
             .target_groups()
@@ -427,14 +419,12 @@ impl AwsCloud {
     ) -> Result<(String, Found<Vec<TargetHealth>>), CloudError> {
         let what = format!("target group {arn}");
         let out = self
-            .call(
-                DESCRIBE_TARGET_HEALTH,
-                &what,
-                self.elbv2
+            .call(DESCRIBE_TARGET_HEALTH, &what, |c| {
+                c.elbv2
                     .describe_target_health()
                     .target_group_arn(&arn)
-                    .send(),
-            )
+                    .send()
+            })
             .await;
         match out {
             Ok(out) => {

@@ -2,6 +2,15 @@
 //! from it and the IAM policy test checks `iam/policy.json` against it, so neither can drift
 //! from the code.
 
+/// What a call does to the world, which decides how the SDK may retry it (see `retry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads change nothing, so repeating one after any failure is harmless.
+    Read,
+    /// Mutations are repeated only after a failure that proves they were not applied.
+    Mutation,
+}
+
 /// One AWS API operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
@@ -11,14 +20,43 @@ pub struct Operation {
     pub name: &'static str,
     /// The IAM action that authorizes it.
     pub action: &'static str,
+    /// The adapter sends it through the clients of this effect.
+    pub effect: Effect,
 }
 
-const fn op(service: &'static str, name: &'static str, action: &'static str) -> Operation {
+pub(crate) const fn op(
+    service: &'static str,
+    name: &'static str,
+    action: &'static str,
+) -> Operation {
+    // Every mutation AWS offers us is named by a verb other than Get or Describe, so the table
+    // cannot list a mutation as a read by mistake (a test checks the names).
+    let effect = if starts_with(name, "Get") || starts_with(name, "Describe") {
+        Effect::Read
+    } else {
+        Effect::Mutation
+    };
     Operation {
         service,
         name,
         action,
+        effect,
     }
+}
+
+const fn starts_with(name: &str, prefix: &str) -> bool {
+    let (name, prefix) = (name.as_bytes(), prefix.as_bytes());
+    if name.len() < prefix.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < prefix.len() {
+        if name[i] != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// All of them. The adapter calls AWS only through the constants below, which point into this
@@ -124,6 +162,7 @@ mod tests {
     fn policy_grants_exactly_the_actions_the_adapter_needs() {
         let needed: BTreeSet<String> = OPERATIONS
             .iter()
+            .chain(&crate::lease::dynamodb::OPERATIONS)
             .map(|o| o.action.to_string())
             .chain(PERMISSION_ONLY_ACTIONS.iter().map(|a| a.to_string()))
             .collect();
@@ -138,10 +177,47 @@ mod tests {
     }
 
     #[test]
+    fn the_mutations_of_the_spec_are_mutations_and_everything_else_reads() {
+        let effect = |name: &str| {
+            OPERATIONS
+                .iter()
+                .find(|o| o.name == name)
+                .unwrap_or_else(|| panic!("{name} is not in OPERATIONS"))
+                .effect
+        };
+        for name in [
+            "PutParameter",
+            "UpdateAutoScalingGroup",
+            "AttachLoadBalancerTargetGroups",
+            "CreateOrUpdateTags",
+            "DeleteTags",
+            "ModifyListener",
+        ] {
+            assert_eq!(effect(name), Effect::Mutation, "{name}");
+        }
+        for name in [
+            "GetParameters",
+            "GetParameter",
+            "DescribeAutoScalingGroups",
+            "DescribeTargetHealth",
+            "DescribeTargetGroups",
+            "DescribeListeners",
+            "GetCallerIdentity",
+        ] {
+            assert_eq!(effect(name), Effect::Read, "{name}");
+        }
+        assert!(!starts_with("Ge", "Get"));
+    }
+
+    #[test]
     fn operations_are_unique_and_labelled_by_their_service() {
-        let names: BTreeSet<_> = OPERATIONS.iter().map(|o| (o.service, o.name)).collect();
-        assert_eq!(names.len(), OPERATIONS.len());
-        for o in OPERATIONS {
+        let all: Vec<&Operation> = OPERATIONS
+            .iter()
+            .chain(&crate::lease::dynamodb::OPERATIONS)
+            .collect();
+        let names: BTreeSet<_> = all.iter().map(|o| (o.service, o.name)).collect();
+        assert_eq!(names.len(), all.len());
+        for o in all {
             let prefix = match o.service {
                 "elbv2" => "elasticloadbalancing",
                 other => other,

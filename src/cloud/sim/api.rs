@@ -1,5 +1,5 @@
 //! The `Cloud` interface over the simulated world: the requests the AWS adapter makes, batched
-//! the same way (SPEC §10), with the same outcomes and errors.
+//! the same way (docs/operations.md), with the same outcomes and errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +37,7 @@ pub(super) enum Interloper {
 impl World {
     /// One request: counts it, applies any armed fault, runs `f` unless the fault prevents it,
     /// and logs the outcome for the observer.
-    fn request<T>(
+    pub(super) fn request<T>(
         &mut self,
         log: &mut Vec<Request>,
         service: &'static str,
@@ -178,7 +178,7 @@ impl World {
         }
 
         // ELB health checks already fold target health into instance health, so at rest it is
-        // read only where the ASG cannot tell (SPEC §10).
+        // read only where the ASG cannot tell (docs/operations.md).
         let health_reads = unique(runners.iter().flat_map(|r| {
             Shard::ALL.into_iter().filter_map(|s| {
                 let arn = r.shards[s].target_group_arn.as_str();

@@ -1,10 +1,11 @@
-//! The simulated cloud (SPEC §9): an in-process model of the AWS pieces switchyard touches,
-//! behind the same `Cloud` interface and with the same semantics and errors as the AWS adapter,
-//! driven by an injectable clock and able to produce every kind of API fault on demand.
+//! The simulated cloud (docs/configuration.md): an in-process model of the AWS pieces switchyard
+//! touches, behind the same `Cloud` interface and with the same semantics and errors as the AWS
+//! adapter, driven by an injectable clock and able to produce every kind of API fault on demand.
 
 mod api;
 mod clock;
 mod faults;
+mod lease;
 mod settings;
 mod world;
 
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 pub use clock::ManualClock;
 pub use faults::{CallCounts, Fault, FaultRule, FaultTarget, OPERATIONS};
+pub use lease::{LEASE_OPERATIONS, SimLeaseStore};
 pub use settings::{
     HealthCheckType, RevisionBehaviour, RunnerWorld, ShardWorld, SimSettings, WorldHealthCheck,
     WorldServing, WorldShards,
@@ -36,6 +38,9 @@ pub struct SimCloud {
     world: Arc<Mutex<World>>,
     clock: Arc<dyn Clock>,
     observer: Arc<dyn RequestObserver>,
+    /// DynamoDB lease tables (leader election); apart from `world`, whose snapshot describes
+    /// only what the controller deploys.
+    leases: Arc<Mutex<lease::LeaseTables>>,
 }
 
 impl std::fmt::Debug for SimCloud {
@@ -65,6 +70,7 @@ impl SimCloud {
             world: Arc::new(Mutex::new(world)),
             clock,
             observer: Arc::new(NoObserver),
+            leases: Arc::default(),
         }
     }
 
@@ -82,6 +88,10 @@ impl SimCloud {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    fn lease_tables(&self) -> MutexGuard<'_, lease::LeaseTables> {
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {

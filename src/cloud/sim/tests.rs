@@ -118,6 +118,7 @@ fn mark(state: MarkState) -> Mark {
         id: "d-1".to_owned(),
         shard: Shard::Green,
         revision: Some("2".to_owned()),
+        capacity: Some(2),
         started: t0(),
         state,
     }
