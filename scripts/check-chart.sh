@@ -70,7 +70,7 @@ check() {
         fi
     done
     echo "$objects Kubernetes objects valid on Kubernetes ${versions[*]}"
-    node scripts/chart/validate_monitoring.mjs "$root/.tools/npm/node_modules" \
+    node scripts/chart/validate_monitoring.mjs "$bin/../npm/node_modules" \
         "$out/$name/monitoring.json" || return 1
     "$switchyard" validate --config "$out/$name/switchyard.yaml" || return 1
 }

@@ -106,3 +106,31 @@ fn a_runner_edit_restarts_no_pod_but_a_controller_edit_does() {
         "a region change needs a restart"
     );
 }
+
+/// `prometheusRule.runbookBaseUrl` points every alert's runbook link at the operators' own copy
+/// of docs/alerts.md, keeping each alert's anchor; the ServiceMonitor keeps switchyard's labels.
+#[test]
+fn runbook_links_follow_the_configured_base_and_labels_are_honoured() {
+    let rendered = render(&[
+        "--api-versions",
+        "monitoring.coreos.com/v1",
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "prometheusRule.runbookBaseUrl=https://wiki.example.com/switchyard/alerts",
+    ]);
+    let links: Vec<&str> = rendered
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook_url: "))
+        .collect();
+    assert!(links.len() >= 10, "{links:?}");
+    for link in &links {
+        assert!(
+            link.starts_with("https://wiki.example.com/switchyard/alerts#switchyard"),
+            "{link}"
+        );
+    }
+    assert!(rendered.contains("honorLabels: true"));
+}

@@ -1,7 +1,7 @@
 //! Two real `switchyard run` processes on one desired-state file, with leader election on a
-//! DynamoDB lease in moto's server (SPEC §12). Each replica signs with its own access key, and
-//! a recording proxy in front of moto logs who sent which request when: the tests count each
-//! process's mutations there and assert on the world as moto reports it.
+//! DynamoDB lease in moto's server (docs/high-availability.md). Each replica signs with its own
+//! access key, and a recording proxy in front of moto logs who sent which request when: the tests
+//! count each process's mutations there and assert on the world as moto reports it.
 //!
 //! Short lease settings (leaseDuration 3s, renewInterval 1s) keep each scenario to seconds;
 //! every wait is a bounded poll.

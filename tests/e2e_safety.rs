@@ -156,9 +156,9 @@ fn mark_state(s: &Snapshot, shard: &str) -> Option<String> {
         .map(|m| m["state"].as_str().unwrap_or_default().to_string())
 }
 
-/// Issue point 1 (SPEC §3 row yes/no/no, §5): blue was deployed by switchyard and still carries
-/// the `provisioning` mark of that provision; the record is wiped to `{}` and the file asks for
-/// green. Blue takes traffic and nothing explains it but history: halt
+/// Issue point 1 (docs/how-it-decides.md row yes/no/no, §5): blue was deployed by switchyard and
+/// still carries the `provisioning` mark of that provision; the record is wiped to `{}` and the
+/// file asks for green. Blue takes traffic and nothing explains it but history: halt
 /// `InactiveShardHealthyNotDeployed` and mutate nothing, pass after pass.
 async fn wiped_record_behind_a_marked_live_shard(prefix: &str, mark: &str) {
     let w = world(prefix, 1).await;
@@ -241,9 +241,9 @@ fn note_mark_id(asg: &AsgState, ids: &mut Vec<String>) -> bool {
     new
 }
 
-/// Issue point 2 (SPEC §4 durable deadline, invariant 6): a revision that never becomes
-/// healthy, `progressDeadline: 6s`, and a daemon killed (SIGKILL) 4.5 s into the attempt and
-/// started again 3 s later, three times. A crash loop must not become a deploy loop: one
+/// Issue point 2 (docs/how-it-decides.md durable deadline, invariant 6): a revision that never
+/// becomes healthy, `progressDeadline: 6s`, and a daemon killed (SIGKILL) 4.5 s into the attempt
+/// and started again 3 s later, three times. A crash loop must not become a deploy loop: one
 /// attempt, one mark id, failed once its deadline has passed, green back at 0, blue serving.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_looping_daemon_makes_one_attempt_of_a_bad_revision() {
@@ -327,8 +327,8 @@ async fn a_crash_looping_daemon_makes_one_attempt_of_a_bad_revision() {
     assert_blue_in_charge(&after, &before, &w);
 }
 
-/// Issue point 3 (SPEC §7): `repair mark-deployed` without `--yes`; while the operator reads
-/// the prompt, green is scaled to 0. The guard runs again on the observation taken after the
+/// Issue point 3 (docs/commands.md): `repair mark-deployed` without `--yes`; while the operator
+/// reads the prompt, green is scaled to 0. The guard runs again on the observation taken after the
 /// confirmation: `yes` is refused (exit 1) and the record keeps its value and version.
 #[tokio::test(flavor = "multi_thread")]
 async fn repair_confirmed_after_the_shard_went_away_writes_nothing() {
@@ -354,9 +354,9 @@ async fn repair_confirmed_after_the_shard_went_away_writes_nothing() {
     assert_eq!(after, before, "repair mutated nothing else either");
 }
 
-/// Issue point 5 (SPEC §1 `required`, §5): with `capacity: 2`, green scaled out of band to 1
-/// during the post-switch check is short of its attempt's capacity, whatever its ASG now says:
-/// never recorded active; the listener goes back to blue and the attempt fails. Green took
+/// Issue point 5 (docs/how-it-decides.md `required`, §5): with `capacity: 2`, green scaled out of
+/// band to 1 during the post-switch check is short of its attempt's capacity, whatever its ASG now
+/// says: never recorded active; the listener goes back to blue and the attempt fails. Green took
 /// traffic, so it is scaled to 0 only `drainDelay` after the listener left it (invariant 4).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_shard_scaled_down_after_the_switch_is_never_recorded_active() {
@@ -390,9 +390,9 @@ async fn a_new_shard_scaled_down_after_the_switch_is_never_recorded_active() {
     retreat.assert_drained(Duration::from_secs(2), Duration::from_millis(500));
 }
 
-/// Issue point 6 (SPEC §4: every mutation is decided against the desired state in force at the
-/// moment of the call). A proxy in front of moto holds the daemon's reads of green's target
-/// health, which pins the pass at known points:
+/// Issue point 6 (docs/how-it-decides.md: every mutation is decided against the desired state in
+/// force at the moment of the call). A proxy in front of moto holds the daemon's reads of green's
+/// target health, which pins the pass at known points:
 ///
 /// 1. a read of the stability wait is held until the stability window has run out, so the
 ///    pass it belongs to proposes the switch;
@@ -478,10 +478,10 @@ async fn pausing_in_the_middle_of_a_pass_stops_its_pending_step() {
     );
 }
 
-/// SPEC §4: a change of the desired state during `VerifyingAfterSwitch` no longer halts. The
-/// listener goes back to blue (healthy), green is scaled to 0 no sooner than `drainDelay` after
-/// the listener left it, green's mark is deleted once green holds nothing, and the record still
-/// names blue, at the same version.
+/// docs/how-it-decides.md: a change of the desired state during `VerifyingAfterSwitch` no longer
+/// halts. The listener goes back to blue (healthy), green is scaled to 0 no sooner than
+/// `drainDelay` after the listener left it, green's mark is deleted once green holds nothing, and
+/// the record still names blue, at the same version.
 #[tokio::test(flavor = "multi_thread")]
 async fn changing_back_after_the_switch_abandons_the_attempt_cleanly() {
     let (w, daemon, before) = switched_to_green("s-abandon", "8s", "3s").await;
@@ -508,7 +508,7 @@ async fn changing_back_after_the_switch_abandons_the_attempt_cleanly() {
     assert_eq!(daemon.stop(), Some(0));
     let after = w.snapshot().await;
     assert_blue_in_charge(&after, &before, &w);
-    // Scaling down sets min and desired to 0 (SPEC §4); the max is left as it was.
+    // Scaling down sets min and desired to 0 (docs/how-it-decides.md); the max is left as it was.
     assert_eq!(after.green.capacity.0, 0, "green's min at 0");
     assert_eq!(after.green.capacity.1, 0, "green's desired at 0");
     assert!(after.green.instances.is_empty(), "green holds nothing");

@@ -1,4 +1,5 @@
-//! End to end: a mutation whose answer is lost is not sent again (SPEC §4, §10). The real
+//! End to end: a mutation whose answer is lost is not sent again (docs/how-it-decides.md and
+//! docs/operations.md). The real
 //! `switchyard` binary talks to moto's server through a loopback proxy that holds the answer to
 //! one chosen call past the SDK's attempt timeout: moto has applied the call, switchyard does not
 //! know. The tests read moto itself (the SDK, straight to moto) and the proxy's log, never

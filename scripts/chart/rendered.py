@@ -46,9 +46,13 @@ def main():
     (args.outdir / "kubernetes.yaml").write_text(yaml.safe_dump_all(builtin, sort_keys=False))
     (args.outdir / "monitoring.json").write_text(json.dumps(monitoring))
 
-    config_maps = [d for d in docs if d["kind"] == "ConfigMap"]
-    if len(config_maps) != 1 or "switchyard.yaml" not in config_maps[0].get("data", {}):
-        fail(f"{args.rendered}: expected one ConfigMap with the key switchyard.yaml")
+    # Other ConfigMaps (a Grafana dashboard) may be rendered beside the desired-state file.
+    config_maps = [
+        d for d in docs if d["kind"] == "ConfigMap" and "switchyard.yaml" in d.get("data", {})
+    ]
+    if len(config_maps) != 1:
+        fail(f"{args.rendered}: expected one ConfigMap with the key switchyard.yaml, "
+             f"found {len(config_maps)}")
     (args.outdir / "switchyard.yaml").write_text(config_maps[0]["data"]["switchyard.yaml"])
 
     if args.rules:

@@ -1,10 +1,11 @@
-//! The lease for a command (SPEC §12). Without `controller.leaderElection` the process is the
-//! only writer. With it, the daemon contends for the lease and keeps it while it can; a
-//! one-shot command that mutates (`repair`, `retry`, `run --once`) asks the holder to hand the
-//! lease over, mutates while it holds it, and gives it back, so that it never writes next to a
+//! The lease for a command (docs/high-availability.md). Without `controller.leaderElection` the
+//! process is the only writer. With it, the daemon contends for the lease and keeps it while it
+//! can; a one-shot command that mutates (`repair`, `retry`, `run --once`) asks the holder to hand
+//! the lease over, mutates while it holds it, and gives it back, so that it never writes next to a
 //! daemon that is writing too (invariant 9).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -17,13 +18,17 @@ use switchyard::lease::{
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, warn};
 
 pub struct Lease {
     pub leadership: Leadership,
     settings: Option<LeaseSettings>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// Fired if the elector ends before it was told to: the process must not run on without
+    /// the task that keeps its lease (it would look alive and never lead again).
+    died: CancellationToken,
+    failed: Arc<AtomicBool>,
 }
 
 impl Lease {
@@ -49,7 +54,19 @@ impl Lease {
             settings,
             stop: CancellationToken::new(),
             task: None,
+            died: CancellationToken::new(),
+            failed: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// `token` is cancelled if the elector ends before `release` (see `failed`).
+    pub fn cancel_on_failure(&mut self, token: CancellationToken) {
+        self.died = token;
+    }
+
+    /// Whether the elector ended unexpectedly.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
     }
 
     /// Reads the lease once (a missing table or a denied call is an error: the process must
@@ -70,7 +87,19 @@ impl Lease {
                 settings.table
             )
         })?;
-        self.task = Some(tokio::spawn(elector.run(self.stop.clone())));
+        let elector = tokio::spawn(elector.run(self.stop.clone()));
+        let (stop, died, failed) = (self.stop.clone(), self.died.clone(), self.failed.clone());
+        self.task = Some(tokio::spawn(async move {
+            let ended = elector.await;
+            if !stop.is_cancelled() {
+                error!(
+                    "the task keeping the lease ended unexpectedly ({ended:?}); stopping: no \
+                     mutation is sent without it"
+                );
+                failed.store(true, Ordering::SeqCst);
+                died.cancel();
+            }
+        }));
         Ok(())
     }
 

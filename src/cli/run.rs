@@ -83,6 +83,7 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
 
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
+    lease.cancel_on_failure(cancel.clone());
     lease.start(metrics.clone()).await?;
     let listen = config.controller.listen;
     let (address, server) = serve(
@@ -125,6 +126,9 @@ pub async fn run(path: &Path, args: Args, output: Output) -> anyhow::Result<u8> 
     lease.release().await;
     // The server stops with the same token; its in-flight requests finish first.
     let _ = server.await;
+    if lease.failed() {
+        anyhow::bail!("the task keeping the lease ended unexpectedly; see the log");
+    }
     Ok(exit::OK)
 }
 

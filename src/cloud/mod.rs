@@ -58,8 +58,9 @@ pub enum CloudError {
     /// A configured resource is gone (e.g. the launch template a revision names).
     #[error("{what} does not exist: {message}")]
     ResourceMissing { what: String, message: String },
-    /// Leader election is configured and this process may not mutate now (SPEC §12): it is a
-    /// standby, or its lease has less than the mutation's timeout left. Nothing was sent.
+    /// Leader election is configured and this process may not mutate now
+    /// (docs/high-availability.md): it is a standby, or its lease has less than the mutation's
+    /// timeout left. Nothing was sent.
     #[error("not the leader: {message}")]
     NotLeader { message: String },
     /// Anything else, with the provider's error code and message.
@@ -137,7 +138,7 @@ pub trait Cloud: Send + Sync + 'static {
         step: &Step,
     ) -> impl Future<Output = Result<Applied, CloudError>> + Send;
 
-    /// Whether this process may mutate now (SPEC §12). Only the lease's gate
+    /// Whether this process may mutate now (docs/high-availability.md). Only the lease's gate
     /// (`lease::LeaderGate`) ever answers standby; a cloud without leader election is the only
     /// writer, in one term that never ends.
     fn standing(&self) -> Standing {

@@ -1,4 +1,5 @@
-//! `controller.leaderElection` (SPEC §12): the keys as written, and their validation.
+//! `controller.leaderElection` (docs/high-availability.md): the keys as written, and their
+//! validation.
 
 use std::time::Duration;
 

@@ -75,7 +75,7 @@ pub struct Controller<C: Cloud> {
     health: Health,
     config: Arc<Config>,
     runners: HashMap<String, Tracked>,
-    /// The term of leadership the runners' memories were built in (SPEC §12).
+    /// The term of leadership the runners' memories were built in (docs/high-availability.md).
     term: Option<u64>,
 }
 
@@ -271,8 +271,8 @@ impl<C: Cloud> Controller<C> {
     }
 
     /// Whether this pass may act, and in which term. A new leader starts from a fresh
-    /// observation, like a restart (SPEC §12): what it remembered while another replica may
-    /// have been acting is not its own story.
+    /// observation, like a restart (docs/high-availability.md): what it remembered while another
+    /// replica may have been acting is not its own story.
     fn take_standing(&mut self) {
         let standing = self.ctx.cloud.standing();
         if let Standing::Leader { term } = standing

@@ -35,7 +35,7 @@ pub struct Context<C> {
     /// whose file does not change under them.
     pub latest: Option<watch::Receiver<Arc<Config>>>,
     /// The leadership this pass acts in: a standby only observes and reports; a leader acts
-    /// only while its term is the one the pass began in (SPEC §12).
+    /// only while its term is the one the pass began in (docs/high-availability.md).
     pub standing: Standing,
 }
 

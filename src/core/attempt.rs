@@ -1,5 +1,6 @@
-//! The deployment in flight: SPEC §4's phases from `Provisioning` to `Recording`, one function
-//! each, in the table's order. The healthy streaks they judge change in one place, `track`.
+//! The deployment in flight: docs/how-it-decides.md's phases from `Provisioning` to `Recording`,
+//! one function each, in the table's order. The healthy streaks they judge change in one place,
+//! `track`.
 
 use chrono::{DateTime, Utc};
 
@@ -96,7 +97,8 @@ impl<'a> Attempt<'a> {
     /// An attempt the desired state left and came back to, or whose deadline ran out while this
     /// controller watched the runner paused, never ran to a verdict: it starts afresh, with a
     /// new mark. Found past its deadline otherwise (after a restart, however many) it fails:
-    /// a crash-looping controller never turns a bad revision into a deploy loop (SPEC §4).
+    /// a crash-looping controller never turns a bad revision into a deploy loop
+    /// (docs/how-it-decides.md).
     fn starts_afresh(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> bool {
         let this = Some(self.mark.id.as_str());
         let returned = memory.abandoned[self.shard].as_deref() == this;

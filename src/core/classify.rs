@@ -1,5 +1,5 @@
 //! The operators' runbook turned into code: per-shard facts, the classification table of
-//! SPEC §3, and the runner-level halts that an observation alone proves.
+//! docs/how-it-decides.md, and the runner-level halts that an observation alone proves.
 
 use serde::Serialize;
 
@@ -13,7 +13,8 @@ use super::shard::{Shard, ShardPair};
 use super::spec::RunnerSpec;
 use super::status_record::StatusRecord;
 
-/// The deployment mark on a shard's ASG, read relative to the desired state (SPEC §5).
+/// The deployment mark on a shard's ASG, read relative to the desired state
+/// (docs/how-it-decides.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum MarkStatus {
@@ -85,18 +86,18 @@ impl MarkStatus {
         )
     }
 
-    /// Any attempt of the controller's own, current or left behind (SPEC §5).
+    /// Any attempt of the controller's own, current or left behind (docs/how-it-decides.md).
     pub fn is_ours(&self) -> bool {
         !matches!(self, MarkStatus::None | MarkStatus::Unreadable { .. })
     }
 
     /// Whether the mark makes a healthy shard that is neither active nor deployed the
-    /// controller's own (SPEC §3's last row, §5). The in-flight attempt of the desired state
-    /// always does, traffic or not (a crash between `Switching` and `Recording`). Any other
-    /// attempt of ours does only while the shard takes no traffic, or while the record names
-    /// the other shard active, so that traffic goes back to it (a rollback, or an attempt
-    /// abandoned after its switch). Live traffic behind a wiped or lost record is explained by
-    /// no old mark: a human decides.
+    /// controller's own (docs/how-it-decides.md's last row, §5). The in-flight attempt of the
+    /// desired state always does, traffic or not (a crash between `Switching` and `Recording`). Any
+    /// other attempt of ours does only while the shard takes no traffic, or while the record names
+    /// the other shard active, so that traffic goes back to it (a rollback, or an attempt abandoned
+    /// after its switch). Live traffic behind a wiped or lost record is explained by no old mark: a
+    /// human decides.
     pub fn explains(&self, takes_traffic: bool, other_recorded_active: bool) -> bool {
         match self {
             MarkStatus::InFlight { .. } => true,
@@ -124,7 +125,7 @@ pub struct ShardFacts {
     pub takes_traffic: bool,
     pub healthy_targets: u32,
     /// ceil(capacity * minHealthyPercent / 100), capacity being the in-flight attempt's own
-    /// (from its mark) or else the ASG's desired capacity (SPEC §1).
+    /// (from its mark) or else the ASG's desired capacity (docs/how-it-decides.md).
     pub required: u32,
     pub desired_capacity: u32,
     pub min_size: u32,
@@ -205,7 +206,7 @@ pub struct Assessment {
     pub forward_to: Vec<String>,
     /// Each shard's TG health-check settings, where known.
     pub health_checks: ShardPair<Option<HealthCheckSettings>>,
-    /// A halt this observation proves, first in the order of SPEC §3's precedence.
+    /// A halt this observation proves, first in the order of docs/how-it-decides.md's precedence.
     pub halt: Option<Halt>,
 }
 
@@ -219,7 +220,11 @@ pub fn healthy_targets(asg: &AsgObservation, tg: &TargetGroupObservation) -> u32
             .filter(|i| targets.iter().any(|t| t.id == i.id && t.state == "healthy"))
             .count() as u32,
         // Not read: with ELB health checks the instance health already reflects the TG.
-        None if asg.health_check_type == "ELB" => healthy_instances.count() as u32,
+        // Unless the group is detached from the TG: its instances then receive no traffic,
+        // however healthy the ASG thinks they are.
+        None if asg.health_check_type == "ELB" && asg.target_group_arns.contains(&tg.arn) => {
+            healthy_instances.count() as u32
+        }
         None => 0,
     }
 }
@@ -245,7 +250,10 @@ pub fn assess(spec: &RunnerSpec, obs: &RunnerObservation) -> Result<Assessment, 
             .expect("checked by missing_resource");
         let healthy_targets = healthy_targets(asg, tg);
         let mark = MarkStatus::read(spec, shard, asg);
-        let required = spec.required_for(mark.attempt_capacity().unwrap_or(asg.desired_capacity));
+        // On an active or deployed shard a mark is history: such a shard is judged by its ASG.
+        let recorded = record.active_shard == Some(shard) || record.is_deployed(shard);
+        let attempt = mark.attempt_capacity().filter(|_| !recorded);
+        let required = spec.required_for(attempt.unwrap_or(asg.desired_capacity));
         let takes_traffic = listener
             .forward_to
             .contains(&spec.shards[shard].target_group_arn);
@@ -309,7 +317,8 @@ fn missing_resource(spec: &RunnerSpec, obs: &RunnerObservation) -> Option<Halt> 
     (!missing.is_empty()).then(|| runbook::resource_missing(spec, &missing.join(", ")))
 }
 
-/// The runner-level checks of SPEC §3 that need a readable world, most specific first.
+/// The runner-level checks of docs/how-it-decides.md that need a readable world, most specific
+/// first.
 fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
     let record = &a.record;
     if let Some(active) = record.active_shard
@@ -365,7 +374,7 @@ fn runner_halt(spec: &RunnerSpec, a: &Assessment) -> Option<Halt> {
 }
 
 /// The shard serving alone is an attempt of the controller's own that was never recorded. A
-/// mark on a deployed shard is history (SPEC §5): it explains nothing.
+/// mark on a deployed shard is history (docs/how-it-decides.md): it explains nothing.
 fn returns_to_active(a: &Assessment, attempt: Shard) -> bool {
     !a.facts[attempt].deployed && a.facts[attempt].mark.is_ours()
 }

@@ -192,6 +192,41 @@ fn unread_target_health_trusts_elb_health_checks_only() {
     assert_eq!(assess(&s, &obs).unwrap().facts.blue.healthy_targets, 0);
 }
 
+/// Simulation finding `honest-detached`: with target health unread, ELB-checked instances of a
+/// group detached from its TG looked healthy though no traffic reaches them.
+#[test]
+fn unread_target_health_counts_nothing_for_a_group_detached_from_its_tg() {
+    let s = spec();
+    let mut obs = blue_live(&s, ShardState::down(), Blue);
+    if let Found::Present(tg) = &mut obs.shards.blue.target_group {
+        tg.targets = None;
+    }
+    if let Found::Present(asg) = &mut obs.shards.blue.asg {
+        asg.target_group_arns.clear();
+    }
+    let a = assess(&s, &obs).unwrap();
+    assert_eq!(a.facts.blue.healthy_targets, 0);
+    assert_eq!(a.halt.unwrap().reason, HaltReason::ActiveShardUnhealthy);
+}
+
+/// Simulation finding `honest-active-mark`: a crash between the record and the deletion of the
+/// mark leaves history on the active shard; it is judged by its ASG, not by the old attempt.
+#[test]
+fn a_mark_on_a_recorded_shard_does_not_set_its_required() {
+    let s = spec();
+    let record = r#"{"active_shard":"green","deployment_ts":"2027-01-15T08:00:00Z","deployed_shards":["green"]}"#;
+    let scaled_in = ShardState::up("2").capacity(1).healthy(1).marked(
+        Green,
+        Some("2"),
+        0,
+        MarkState::Provisioning,
+    );
+    let obs = world(&s, Some(record), ShardState::down(), scaled_in, Green);
+    let a = assess(&s, &obs).unwrap();
+    assert_eq!((a.facts.green.required, a.facts.green.healthy), (1, true));
+    assert_eq!(a.halt, None);
+}
+
 #[test]
 fn halt_status_record_malformed() {
     let s = spec();

@@ -1,6 +1,6 @@
-//! The phase machine of SPEC §4: from one assessed observation, the phase the runner is in and
-//! the one step that moves it on. Waits are judged against `now`; nothing is remembered that the
-//! world (the record and the mark) does not also say, except healthy streaks.
+//! The phase machine of docs/how-it-decides.md: from one assessed observation, the phase the runner
+//! is in and the one step that moves it on. Waits are judged against `now`; nothing is remembered
+//! that the world (the record and the mark) does not also say, except healthy streaks.
 
 use chrono::{DateTime, Utc};
 
@@ -44,8 +44,9 @@ impl Plan {
 
 /// The heart of the controller: from the runner's desired state, one fresh observation of its
 /// world, what this controller remembers (`memory`, which may be empty after a restart) and
-/// `now`, the runner's phase, conditions, any halt, and the one step that moves it on (SPEC §3,
-/// §4). Pure: it reads no clock and calls nothing. The step it proposes is only a proposal:
+/// `now`, the runner's phase, conditions, any halt, and the one step that moves it on
+/// (docs/how-it-decides.md, §4). Pure: it reads no clock and calls nothing. The step it proposes is
+/// only a proposal:
 /// `guard` checks it again on the observation taken right before the call.
 pub fn decide(
     spec: &RunnerSpec,
@@ -286,7 +287,8 @@ fn plan(
     let f = &world.facts;
     let active = world.record.active_shard;
 
-    // A mark lives only while its attempt does: on a deployed shard it is history (SPEC §5).
+    // A mark lives only while its attempt does: on a deployed shard it is history
+    // (docs/how-it-decides.md).
     if let Some(shard) = Shard::ALL
         .into_iter()
         .find(|&s| f[s].deployed && provisioning(&f[s].mark))
@@ -376,7 +378,7 @@ fn provisioning(mark: &MarkStatus) -> bool {
 /// Traffic on an attempt of ours that is over (failed, or abandoned for a new desired state)
 /// goes back to the recorded active shard, which is healthy (else assess halted
 /// `RollbackImpossible`): the rollback of a failed post-switch check, and the abandonment of an
-/// attempt after its switch (SPEC §4).
+/// attempt after its switch (docs/how-it-decides.md).
 fn switch_back(spec: &RunnerSpec, world: &Assessment) -> Option<Plan> {
     let active = world.record.active_shard?;
     let attempt = world.serving.filter(|&s| s != active)?;
@@ -500,7 +502,7 @@ fn retire(
 }
 
 /// The desired shard's deployment failed: traffic went back (`switch_back`); the shard is
-/// drained and scaled down. Nothing is provisioned again (SPEC §4, invariant 6).
+/// drained and scaled down. Nothing is provisioned again (docs/how-it-decides.md, invariant 6).
 fn failed(
     spec: &RunnerSpec,
     world: &Assessment,

@@ -809,8 +809,9 @@ fn required_comes_from_the_attempts_own_capacity() {
     assert_eq!((d.phase, d.halt), (Phase::Converged, None));
 }
 
-/// SPEC §4: the desired state changes back during `VerifyingAfterSwitch`: no halt; traffic goes
-/// back to the recorded shard, the attempt's shard drains, is scaled to zero, and its mark goes.
+/// docs/how-it-decides.md: the desired state changes back during `VerifyingAfterSwitch`: no halt;
+/// traffic goes back to the recorded shard, the attempt's shard drains, is scaled to zero, and its
+/// mark goes.
 #[test]
 fn a_change_after_the_switch_switches_back_then_drains_and_releases() {
     let mut s = spec();
@@ -849,7 +850,7 @@ fn a_change_after_the_switch_switches_back_then_drains_and_releases() {
     );
 }
 
-/// SPEC §5: once the record names the attempt's shard deployed, its mark goes.
+/// docs/how-it-decides.md: once the record names the attempt's shard deployed, its mark goes.
 #[test]
 fn the_mark_of_a_recorded_attempt_is_deleted() {
     let s = spec();

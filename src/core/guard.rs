@@ -1,6 +1,6 @@
-//! The one gate every mutation passes (SPEC §6). Decide proposes, guard disposes: whoever
-//! proposed a step (the loop, `repair`, `retry`), it is checked here against a fresh observation,
-//! and a refusal is a halt and a metric, never a silent skip.
+//! The one gate every mutation passes (docs/invariants.md). Decide proposes, guard disposes:
+//! whoever proposed a step (the loop, `repair`, `retry`), it is checked here against a fresh
+//! observation, and a refusal is a halt and a metric, never a silent skip.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -22,8 +22,8 @@ pub enum Actor {
     Operator,
 }
 
-/// The invariants of SPEC §6 that a single step can break. Invariant 7 (idempotency) is a
-/// property of the steps themselves (each sets a value) and is tested on the clouds instead.
+/// The invariants of docs/invariants.md that a single step can break. Invariant 7 (idempotency) is
+/// a property of the steps themselves (each sets a value) and is tested on the clouds instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Invariant {
     /// 1. Traffic only moves to a TG with at least `required` healthy targets.
@@ -153,7 +153,7 @@ pub(crate) const RULES: [(Invariant, &str, Rule); 21] = [
     (Invariant::FailedOnce, "mark_deleted", mark_deleted),
 ];
 
-/// The one gate of SPEC §6: whoever proposed `step` (the loop, `repair`, `retry`), it is
+/// The one gate of docs/invariants.md: whoever proposed `step` (the loop, `repair`, `retry`), it is
 /// checked against `obs`, an observation taken right before the call, with `memory` after the
 /// decision on that observation and `now`. `Err` names the invariant the step would break; the
 /// caller counts it, halts the runner for the pass and sends nothing.

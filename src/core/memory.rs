@@ -57,7 +57,8 @@ pub struct RunnerMemory {
     /// The in-flight attempt (mark id) this controller saw the runner paused over. Such an
     /// attempt may start afresh once its deadline has passed: the deadline ran while nobody
     /// pursued it. An attempt found past its deadline without this (after a restart, however
-    /// often) fails: a crash loop never turns a bad revision into a deploy loop (SPEC §4).
+    /// often) fails: a crash loop never turns a bad revision into a deploy loop
+    /// (docs/how-it-decides.md).
     pub paused_over: Option<String>,
     /// Per shard, the last attempt (mark id) seen abandoned by a change of the desired state.
     /// Should the desired state come back to it, it starts afresh rather than on its old clock.

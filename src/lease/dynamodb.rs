@@ -1,5 +1,5 @@
-//! The lease in a DynamoDB table (SPEC §10: GetItem, PutItem and UpdateItem on the lease table
-//! only), written with conditional writes only.
+//! The lease in a DynamoDB table (docs/operations.md: GetItem, PutItem and UpdateItem on the lease
+//! table only), written with conditional writes only.
 //!
 //! The table has one key, `leaseName` (a string); one item per lease. Attributes:
 //! `recordVersion` (number, bumped by every acquire, renew and release), `leaseDurationMs`,
@@ -14,27 +14,56 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 
 use super::item::{Claimant, LeaseItem, LeaseWrite};
 use super::settings::LeaseSettings;
 use super::store::{KEY_ATTRIBUTE, LeaseStore, StoreError};
-use crate::cloud::aws::errors::{Failure, classify, failure_of};
-use crate::cloud::aws::operations::{Operation, op};
+use crate::cloud::RequestObserver;
+use crate::cloud::aws::errors::{Failure, failure_of};
+use crate::cloud::aws::retry::MutationRetryClassifier;
 use crate::cloud::aws::{CONNECT_TIMEOUT, MAX_ATTEMPTS};
-use crate::cloud::{CloudError, RequestObserver};
 
-/// The DynamoDB calls, as the request metrics label them and the IAM policy grants them (the
-/// policy test reads this table too).
-pub const OPERATIONS: [Operation; 3] = [
-    op("dynamodb", "GetItem", "dynamodb:GetItem"),
-    op("dynamodb", "PutItem", "dynamodb:PutItem"),
-    op("dynamodb", "UpdateItem", "dynamodb:UpdateItem"),
+/// One DynamoDB call, as the request metrics label it and the IAM policy grants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseOperation {
+    pub service: &'static str,
+    pub name: &'static str,
+    pub action: &'static str,
+}
+
+/// Every DynamoDB call (the IAM policy test reads this table too).
+pub const OPERATIONS: [LeaseOperation; 3] = [
+    LeaseOperation {
+        service: "dynamodb",
+        name: "GetItem",
+        action: "dynamodb:GetItem",
+    },
+    LeaseOperation {
+        service: "dynamodb",
+        name: "PutItem",
+        action: "dynamodb:PutItem",
+    },
+    LeaseOperation {
+        service: "dynamodb",
+        name: "UpdateItem",
+        action: "dynamodb:UpdateItem",
+    },
 ];
-const GET_ITEM: &Operation = &OPERATIONS[0];
-const PUT_ITEM: &Operation = &OPERATIONS[1];
-const UPDATE_ITEM: &Operation = &OPERATIONS[2];
+const GET_ITEM: &LeaseOperation = &OPERATIONS[0];
+const PUT_ITEM: &LeaseOperation = &OPERATIONS[1];
+const UPDATE_ITEM: &LeaseOperation = &OPERATIONS[2];
+
+/// DynamoDB's answers that turn a request away for the rate, before applying it.
+const THROTTLING_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+];
 
 const VERSION: &str = "recordVersion";
 const DURATION: &str = "leaseDurationMs";
@@ -48,6 +77,10 @@ const UPDATED: &str = "updatedAt";
 
 pub struct DynamoLeaseStore {
     client: aws_sdk_dynamodb::Client,
+    /// PutItem and UpdateItem: repeated by the SDK only after an error that proves the write
+    /// was not applied (the rule for every mutation, docs/how-it-decides.md). A renewal repeated after it landed
+    /// would find its own version moved and look like a lost lease.
+    writer: aws_sdk_dynamodb::Client,
     table: String,
     region: String,
     observer: Arc<dyn RequestObserver>,
@@ -87,6 +120,15 @@ impl DynamoLeaseStore {
         let config = loader.load().await;
         DynamoLeaseStore {
             client: aws_sdk_dynamodb::Client::new(&config),
+            writer: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&config)
+                    .retry_classifier(
+                        MutationRetryClassifier::new()
+                            .reading::<PutItemError>()
+                            .reading::<UpdateItemError>(),
+                    )
+                    .build(),
+            ),
             table: settings.table.clone(),
             region: settings.region.clone(),
             observer,
@@ -95,7 +137,7 @@ impl DynamoLeaseStore {
 
     async fn call<T, E>(
         &self,
-        op: &'static Operation,
+        op: &'static LeaseOperation,
         request: impl std::future::Future<Output = Result<T, SdkError<E>>>,
     ) -> Result<T, StoreError>
     where
@@ -106,7 +148,7 @@ impl DynamoLeaseStore {
         let outcome = match &result {
             Ok(_) => "success",
             Err(StoreError::Unknown { .. }) => "timeout",
-            Err(StoreError::Unavailable { message, .. }) if message.contains("throttl") => {
+            Err(StoreError::Unavailable { message, .. }) if message.starts_with("throttled") => {
                 "throttled"
             }
             Err(_) => "error",
@@ -116,77 +158,81 @@ impl DynamoLeaseStore {
         result
     }
 
-    fn error(&self, op: &'static Operation, failure: Failure) -> StoreError {
-        let (table, region) = (self.table.clone(), self.region.clone());
-        if let Failure::Service {
-            code: Some(code),
-            message,
-            ..
-        } = &failure
-        {
-            let message = format!("{code}: {}", message.as_deref().unwrap_or_default());
-            match code.as_str() {
-                "ConditionalCheckFailedException" => return StoreError::Conflict,
-                "ResourceNotFoundException" => {
-                    return StoreError::TableMissing {
-                        table,
-                        region,
-                        operation: op.name,
-                        message,
-                    };
-                }
-                "AccessDeniedException"
-                | "AccessDenied"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "MissingAuthenticationTokenException" => {
-                    return StoreError::Denied {
-                        table,
-                        region,
-                        operation: op.name,
-                        message,
-                    };
-                }
-                _ => {}
-            }
-        }
-        match classify(op, &format!("lease table {}", self.table), failure) {
-            CloudError::Timeout { .. } => StoreError::Unknown { operation: op.name },
-            CloudError::Throttled { message, .. } => StoreError::Unavailable {
-                operation: op.name,
-                message: format!("throttled: {message}"),
-            },
-            CloudError::Transient { message, .. } => StoreError::Unavailable {
-                operation: op.name,
-                message,
-            },
-            CloudError::ResourceMissing { message, .. } => StoreError::TableMissing {
-                table,
-                region,
-                operation: op.name,
-                message,
-            },
-            CloudError::Api { code, message, .. } => StoreError::Failed {
-                table,
-                region,
-                operation: op.name,
-                message: format!("{code}: {message}"),
-            },
-            other @ CloudError::NotLeader { .. } => StoreError::Failed {
-                table,
-                region,
-                operation: op.name,
-                message: other.to_string(),
-            },
-        }
+    fn error(&self, op: &'static LeaseOperation, failure: Failure) -> StoreError {
+        map_failure(&self.table, &self.region, op.name, failure)
     }
 
-    fn failed(&self, op: &'static Operation, message: String) -> StoreError {
+    fn failed(&self, op: &'static LeaseOperation, message: String) -> StoreError {
         StoreError::Failed {
             table: self.table.clone(),
             region: self.region.clone(),
             operation: op.name,
             message,
+        }
+    }
+}
+
+/// What a failed DynamoDB call means for the lease.
+pub(crate) fn map_failure(
+    table: &str,
+    region: &str,
+    operation: &'static str,
+    failure: Failure,
+) -> StoreError {
+    let (table, region) = (table.to_owned(), region.to_owned());
+    match failure {
+        Failure::TimedOut | Failure::Lost(_) => StoreError::Unknown { operation },
+        Failure::Unreadable {
+            status: Some(status),
+            message,
+        } if status >= 500 => StoreError::Unavailable { operation, message },
+        // A 2xx that could not be read was processed; anything else garbled is as good as
+        // lost.
+        Failure::Unreadable { .. } => StoreError::Unknown { operation },
+        Failure::NotSent(message) => StoreError::Unavailable { operation, message },
+        Failure::Construction(message) => StoreError::Failed {
+            table,
+            region,
+            operation,
+            message,
+        },
+        Failure::Service {
+            status,
+            code,
+            message,
+        } => {
+            let code = code.unwrap_or_else(|| format!("HTTP{status}"));
+            let message = format!("{code}: {}", message.unwrap_or_default());
+            match code.as_str() {
+                "ConditionalCheckFailedException" => StoreError::Conflict,
+                "ResourceNotFoundException" => StoreError::TableMissing {
+                    table,
+                    region,
+                    operation,
+                    message,
+                },
+                "AccessDeniedException"
+                | "AccessDenied"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "MissingAuthenticationTokenException" => StoreError::Denied {
+                    table,
+                    region,
+                    operation,
+                    message,
+                },
+                c if status == 429 || THROTTLING_CODES.contains(&c) => StoreError::Unavailable {
+                    operation,
+                    message: format!("throttled: {message}"),
+                },
+                _ if status >= 500 => StoreError::Unavailable { operation, message },
+                _ => StoreError::Failed {
+                    table,
+                    region,
+                    operation,
+                    message,
+                },
+            }
         }
     }
 }
@@ -221,7 +267,7 @@ impl LeaseStore for DynamoLeaseStore {
         let expr = expressions(write, me, lease_duration, &now);
         if let LeaseWrite::Create = write {
             let mut put = self
-                .client
+                .writer
                 .put_item()
                 .table_name(&self.table)
                 .item(KEY_ATTRIBUTE, AttributeValue::S(lease.to_owned()))
@@ -238,7 +284,7 @@ impl LeaseStore for DynamoLeaseStore {
         let out = self
             .call(
                 UPDATE_ITEM,
-                self.client
+                self.writer
                     .update_item()
                     .table_name(&self.table)
                     .key(KEY_ATTRIBUTE, AttributeValue::S(lease.to_owned()))
@@ -570,6 +616,56 @@ mod tests {
         );
         attributes.remove(VERSION);
         assert!(decode(&attributes).unwrap_err().contains("recordVersion"));
+    }
+
+    #[test]
+    fn failures_map_to_what_they_mean_for_the_lease() {
+        let map = |failure| map_failure("leases", "eu-west-1", "UpdateItem", failure);
+        let service = |status: u16, code: &str| Failure::Service {
+            status,
+            code: Some(code.to_owned()),
+            message: Some("text".to_owned()),
+        };
+        assert_eq!(
+            map(service(400, "ConditionalCheckFailedException")),
+            StoreError::Conflict
+        );
+        assert!(matches!(
+            map(service(400, "ResourceNotFoundException")),
+            StoreError::TableMissing { .. }
+        ));
+        assert!(matches!(
+            map(service(400, "AccessDeniedException")),
+            StoreError::Denied { .. }
+        ));
+        for throttled in [
+            service(400, "ProvisionedThroughputExceededException"),
+            service(400, "ThrottlingException"),
+            service(429, "Whatever"),
+        ] {
+            let StoreError::Unavailable { message, .. } = map(throttled) else {
+                panic!("throttling is a refusal");
+            };
+            assert!(message.starts_with("throttled"), "{message}");
+        }
+        assert!(matches!(
+            map(service(500, "InternalServerError")),
+            StoreError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            map(service(400, "ValidationException")),
+            StoreError::Failed { .. }
+        ));
+        // Sent, then no answer: the write may have landed.
+        assert!(matches!(map(Failure::TimedOut), StoreError::Unknown { .. }));
+        assert!(matches!(
+            map(Failure::Lost("reset".into())),
+            StoreError::Unknown { .. }
+        ));
+        assert!(matches!(
+            map(Failure::NotSent("refused".into())),
+            StoreError::Unavailable { .. }
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The one place where leadership is checked before a mutation (SPEC §6 invariant 9, §12):
-//! a `Cloud` that lets observations through and sends a mutation only with a permit from the
-//! lease. The loop, `repair`, `retry` and `run --once` all mutate through it.
+//! The one place where leadership is checked before a mutation (docs/invariants.md and
+//! docs/high-availability.md, invariant 9): a `Cloud` that lets observations through and sends a
+//! mutation only with a permit from the lease. The loop, `repair`, `retry` and `run --once` all
+//! mutate through it.
 
 use std::time::Duration;
 

@@ -63,7 +63,7 @@ pub struct Leadership(Inner);
 
 #[derive(Clone)]
 enum Inner {
-    /// No leader election: the only writer, always (SPEC §12).
+    /// No leader election: the only writer, always (docs/high-availability.md).
     Sole(Claimant),
     Elected(Arc<Elected>),
 }
@@ -295,6 +295,15 @@ fn log_change(lease: &str, before: &LeadershipView, after: &LeadershipView) {
             "leading: {}",
             after.reason
         ),
+        // Letting go on purpose (shutdown, a handover) is no warning; losing the lease is.
+        (true, false) if after.reason == "shutting down" || after.reason.starts_with("handing") => {
+            info!(
+                lease,
+                replica = %after.me,
+                "standing down, no more mutations: {}",
+                after.reason
+            )
+        }
         (true, false) => warn!(
             lease,
             replica = %after.me,

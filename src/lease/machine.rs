@@ -1,5 +1,5 @@
-//! The lease state machine (SPEC §12). Pure: no I/O and no clock; the monotonic `now` of the
-//! process is passed in, so that tests drive it on a simulated clock.
+//! The lease state machine (docs/high-availability.md). Pure: no I/O and no clock; the monotonic
+//! `now` of the process is passed in, so that tests drive it on a simulated clock.
 //!
 //! The rules, after AWS's DynamoDB lock client:
 //! - every acquire and renew is a conditional write that bumps the record version;

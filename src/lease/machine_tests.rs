@@ -1,5 +1,5 @@
-//! The lease machine on a simulated clock: each rule of SPEC §12 on its own, then two and
-//! three replicas against one item through random latencies, lost answers, failures and
+//! The lease machine on a simulated clock: each rule of docs/high-availability.md on its own, then
+//! two and three replicas against one item through random latencies, lost answers, failures and
 //! pauses, checking that no two of them are ever allowed to mutate in overlapping windows.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Leader election on a DynamoDB lease (SPEC §12): one writer per set of runners, however many
-//! replicas run.
+//! Leader election on a DynamoDB lease (docs/high-availability.md): one writer per set of runners,
+//! however many replicas run.
 //!
 //! - `machine`: the pure lease state machine, on the process's monotonic clock;
 //! - `store`: where the lease item lives (`dynamodb`, or the simulated cloud's table);

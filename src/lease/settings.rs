@@ -1,4 +1,4 @@
-//! `controller.leaderElection` (SPEC §12), as loaded and validated.
+//! `controller.leaderElection` (docs/high-availability.md), as loaded and validated.
 
 use super::machine::Timing;
 

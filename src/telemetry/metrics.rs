@@ -302,9 +302,9 @@ impl Metrics {
             "Unix time of the last successful load of the desired-state file",
             metrics.config_last_reload_success.clone(),
         );
-        // Not in SPEC §8's table: the alert on a rejected file needs to know that the file now in
-        // place is the rejected one, which neither the counter (a broken file is counted once)
-        // nor the success timestamp (no reload happens while nobody edits) can tell.
+        // Not in docs/metrics.md's table: the alert on a rejected file needs to know that the file
+        // now in place is the rejected one, which neither the counter (a broken file is counted
+        // once) nor the success timestamp (no reload happens while nobody edits) can tell.
         r.register(
             "config_last_reload_successful",
             "1 if the last load of the desired-state file succeeded, 0 if it was rejected and the last valid file stays in force",

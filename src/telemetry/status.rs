@@ -17,7 +17,7 @@ pub const EVENTS_PER_RUNNER: usize = 20;
 #[serde(rename_all = "camelCase")]
 pub struct StatusDocument {
     pub generated_at: DateTime<Utc>,
-    /// Which replica serves this document and which one leads (SPEC §12).
+    /// Which replica serves this document and which one leads (docs/high-availability.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leadership: Option<LeadershipStatus>,
     pub runners: Vec<RunnerStatus>,

@@ -3,22 +3,12 @@
 //! `seeds` prints its breaches but does not fail on them, so that this branch stays green on
 //! the code before the fixes; every other rule fails a seed as usual.
 //!
-//! The fixes are merged: its rules are judged again. What remains listed is still
-//! open. Once it is fixed, empty RULES_AWAITING_FIXES: `seeds_awaiting_the_fixes` then
-//! requires each seed below to pass (until then it requires each seed of a listed rule to
-//! break it, and every other seed to pass: the checker must keep seeing the bug).
+//! Every finding is fixed: no rule awaits, and `seeds_awaiting_the_fixes` requires each seed
+//! below to pass (a seed of a rule listed again would have to break it: the checker must keep
+//! seeing a bug until its fix lands).
 
 /// Rules the controller before the fixes breaks, by the finding they stand for.
-pub const RULES_AWAITING_FIXES: &[&str] = &[
-    // A target group detached from its ASG: at rest the ELB-checked instances still look
-    // healthy, and the controller counts them as the shard's healthy targets (not among the
-    // issue's six; still open after its fixes).
-    "honest-detached",
-    // An active shard that still carries its attempt's mark (a crash between the record and
-    // the mark's deletion) is judged by the mark's capacity: after a scale-in by hand the
-    // controller halts ActiveShardUnhealthy on a shard healthy by its ASG's capacity.
-    "honest-active-mark",
-];
+pub const RULES_AWAITING_FIXES: &[&str] = &[];
 
 /// Seeds that found each finding before the fixes, with the rule each breaks (TESTING.md lists
 /// more).

@@ -371,7 +371,7 @@ impl Checker {
         fired
     }
 
-    /// Refusals counted by the controller's guard (SPEC §6); none is expected but the wrong
+    /// Refusals counted by the controller's guard (docs/invariants.md); none is expected but the wrong
     /// account's. `exposition` is the controller's /metrics text, read here by line.
     pub fn check_refusals(&mut self, exposition: &str) {
         for line in exposition.lines() {
@@ -404,7 +404,7 @@ impl Checker {
             epoch: self.log(&name).epoch,
             ..Sent::default()
         };
-        // SPEC §4: every mutation is decided against the desired state in force at the moment
+        // docs/how-it-decides.md: every mutation is decided against the desired state in force at the moment
         // of the call.
         let file = self.config.runner(&name).cloned();
         let last = self.log(&name).observed.back().cloned();
@@ -691,7 +691,7 @@ impl Checker {
 }
 
 /// The shard has the healthy targets its ASG's desired capacity asks for, but not those of its
-/// attempt's own capacity (SPEC §1: `required` of a shard with an in-flight mark comes from the
+/// attempt's own capacity (docs/how-it-decides.md: `required` of a shard with an in-flight mark comes from the
 /// mark): a reading of `required` that follows the ASG would call it healthy.
 pub fn short_of_attempt(spec: &RunnerSpec, s: &ShardView) -> bool {
     let for_asg = super::oracle::required(s.desired, spec.settings.min_healthy_percent);
@@ -704,7 +704,7 @@ fn desired_of(spec: &RunnerSpec) -> (Shard, Option<&str>) {
 }
 
 /// A step that pursues the desired state the controller decided on, when the file in force
-/// says otherwise (SPEC §4: a file edit stops any step of the old desired state not yet sent).
+/// says otherwise (docs/how-it-decides.md: a file edit stops any step of the old desired state not yet sent).
 /// Steps every desired state would take alike (clean-ups, switching back to the recorded
 /// active shard, scaling down) are not the old desired state's.
 fn serves_old_desire(
@@ -736,7 +736,7 @@ fn serves_old_desire(
     })
 }
 
-/// The per-step rules of SPEC §4–§6, judged on the world the controller decided on. Returns
+/// The per-step rules of docs/how-it-decides.md and docs/invariants.md, judged on the world the controller decided on. Returns
 /// the rule's name and the problem.
 fn step_breach(spec: &RunnerSpec, step: &Step, w: &RunnerView) -> Option<(&'static str, String)> {
     let active = w.active();

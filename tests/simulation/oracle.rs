@@ -97,7 +97,7 @@ fn memo<T: Clone>(
     value
 }
 
-/// SPEC §5's mark, read from the tag's text.
+/// docs/how-it-decides.md's mark, read from the tag's text.
 pub fn parse_mark(text: &str) -> Result<MarkRead, String> {
     memo(&MARKS, text, read_mark)
 }
@@ -144,7 +144,7 @@ fn read_mark(text: &str) -> Result<MarkRead, String> {
     })
 }
 
-/// SPEC §1: `ceil(capacity * minHealthyPercent / 100)`.
+/// docs/how-it-decides.md: `ceil(capacity * minHealthyPercent / 100)`.
 pub fn required(capacity: u32, min_healthy_percent: u32) -> u32 {
     let product = u64::from(capacity) * u64::from(min_healthy_percent);
     product.div_ceil(100) as u32
@@ -164,15 +164,15 @@ pub struct ShardView {
     /// The capacity `required` is computed from: the in-flight mark's, else the ASG's desired.
     pub capacity: u32,
     pub required: u32,
-    /// SPEC §1: desired capacity >= 1 and at least `required` instances InService, Healthy and
+    /// docs/how-it-decides.md: desired capacity >= 1 and at least `required` instances InService, Healthy and
     /// `healthy` in the shard's TG.
     pub healthy: bool,
-    /// SPEC §1 "takes traffic": the listener forwards to this shard's TG, alone or beside the
+    /// docs/how-it-decides.md "takes traffic": the listener forwards to this shard's TG, alone or beside the
     /// other.
     pub takes_traffic: bool,
     pub tg_attached: bool,
     pub mark: MarkTag,
-    /// The mark is the controller's own in-flight provision (SPEC §5).
+    /// The mark is the controller's own in-flight provision (docs/how-it-decides.md).
     pub in_flight: bool,
 }
 
@@ -183,14 +183,14 @@ pub struct RunnerView {
     pub record_version: Option<i64>,
     pub shards: ShardPair<ShardView>,
     pub forward: Vec<String>,
-    /// SPEC §1 "serving": the shard whose TG the listener forwards to, alone.
+    /// docs/how-it-decides.md "serving": the shard whose TG the listener forwards to, alone.
     pub serving: Option<Shard>,
 }
 
 /// A halt the world proves, and the rule that demands it.
 #[derive(Debug, Clone)]
 pub struct MustHalt {
-    /// `inv5`, or `inv5-traffic` for SPEC §3/§5's "a shard that takes traffic is explained
+    /// `inv5`, or `inv5-traffic` for docs/how-it-decides.md's "a shard that takes traffic is explained
     /// only by the in-flight mark of the current desired shard and revision" (or, with the
     /// other shard recorded active, by a mark of ours whose traffic goes back to it).
     pub rule: &'static str,
@@ -262,7 +262,7 @@ impl RunnerView {
                     Err(why) => MarkTag::Unreadable(why),
                 },
             };
-            // SPEC §5: the controller's own in-flight provision is a `provisioning` mark for the
+            // docs/how-it-decides.md: the controller's own in-flight provision is a `provisioning` mark for the
             // desired shard and revision, on a shard neither active nor deployed.
             let in_flight = active != Some(shard)
                 && !deployed.contains(&shard)
@@ -335,14 +335,14 @@ impl RunnerView {
             .filter(|m| shard == spec.active_shard && m.revision == spec.revision)
     }
 
-    /// SPEC §5: the controller's own in-flight provision of the desired state.
+    /// docs/how-it-decides.md: the controller's own in-flight provision of the desired state.
     pub fn own_in_flight(&self, spec: &RunnerSpec, shard: Shard) -> bool {
         self.shards[shard].in_flight && self.own_mark(spec, shard).is_some()
     }
 
     /// `shard` takes traffic alone, unrecorded, with a mark of ours, while the record names the
     /// other shard active: an attempt that failed or was left after its switch, whose traffic
-    /// the controller switches back to the recorded shard (SPEC §4).
+    /// the controller switches back to the recorded shard (docs/how-it-decides.md).
     fn switched_back_to_come(&self, shard: Shard) -> bool {
         self.serving == Some(shard)
             && !self.deployed(shard)
@@ -350,7 +350,7 @@ impl RunnerView {
             && self.shards[shard].mark.read().is_some()
     }
 
-    /// A halt the observation alone proves (SPEC §3, §5), or none. Conservative: only what the
+    /// A halt the observation alone proves (docs/how-it-decides.md), or none. Conservative: only what the
     /// contract states outright, so that a halt missing here is a controller bug, not a
     /// judgement.
     pub fn must_halt(&self, spec: &RunnerSpec) -> Option<MustHalt> {
@@ -384,7 +384,7 @@ impl RunnerView {
                      deployed, with no readable mark"
                 ));
             };
-            // SPEC §3/§5: a shard that takes traffic is explained only by the in-flight mark
+            // docs/how-it-decides.md: a shard that takes traffic is explained only by the in-flight mark
             // of the current desired shard and revision.
             if v.takes_traffic
                 && mark.state == MarkState::Provisioning
@@ -415,7 +415,7 @@ impl RunnerView {
         None
     }
 
-    /// Whether a halt reason the controller reports is true of this world (SPEC §3).
+    /// Whether a halt reason the controller reports is true of this world (docs/how-it-decides.md).
     /// `foreign_write`: someone other than this controller wrote the record since it started.
     pub fn honest(&self, reason: &str, spec: &RunnerSpec, foreign_write: bool) -> bool {
         let active = self.active();
@@ -440,7 +440,7 @@ impl RunnerView {
         }
     }
 
-    /// SPEC §4's end state: the desired shard active, alone deployed, serving and healthy; the
+    /// docs/how-it-decides.md's end state: the desired shard active, alone deployed, serving and healthy; the
     /// other shard scaled to zero with nothing left running.
     pub fn converged(&self, spec: &RunnerSpec) -> Result<(), String> {
         let d = spec.active_shard;
@@ -487,7 +487,7 @@ impl RunnerView {
     }
 }
 
-/// SPEC §1/§3's record rules, written out again on purpose (not the core's parser).
+/// docs/how-it-decides.md's record rules, written out again on purpose (not the core's parser).
 pub fn parse_record(text: &str) -> Record {
     memo(&RECORDS, text, read_record)
 }

@@ -245,7 +245,7 @@ fn traffic_off_the_active_shard_is_explained_by_a_mark_of_ours_going_back_to_it(
     w.listener_on(&[Shard::Green]);
     assert!(w.must_halt().is_none(), "switched, not yet recorded");
     // The desired state moved on after the switch: with blue recorded active, the controller
-    // switches back (SPEC §4) rather than halt.
+    // switches back (docs/how-it-decides.md) rather than halt.
     let mut moved = with_green(2, "2");
     moved.spec.revision = Some("3".into());
     moved.sim.set_tag(

@@ -1,7 +1,7 @@
-//! Deterministic simulation with two replicas (SPEC §12): two real control loops, each behind
-//! its own lease gate and elector, against one simulated world and its DynamoDB lease table,
-//! while the desired state keeps changing and the replicas are paused (their tasks frozen, then
-//! resumed), frozen between the gate and the call, killed, cut off from DynamoDB only, or
+//! Deterministic simulation with two replicas (docs/high-availability.md): two real control loops,
+//! each behind its own lease gate and elector, against one simulated world and its DynamoDB lease
+//! table, while the desired state keeps changing and the replicas are paused (their tasks frozen,
+//! then resumed), frozen between the gate and the call, killed, cut off from DynamoDB only, or
 //! stopped with SIGTERM. The checker reads the lease table itself at the moment each mutation
 //! lands: invariant 9 holds when the replica that sent it is the holder named there.
 
@@ -752,8 +752,8 @@ impl Driver {
                 lock(&self.checker).exempt += 1;
                 continue;
             }
-            // SPEC §5: traffic left on an attempt the desired state moved away from is a halt
-            // for a human (the single-controller simulation exempts it the same way).
+            // docs/how-it-decides.md: traffic left on an attempt the desired state moved away from
+            // is a halt for a human (the single-controller simulation exempts it the same way).
             let halt = leader
                 .and_then(|p| p.board.runner(&spec.name))
                 .and_then(|r| r.halted);

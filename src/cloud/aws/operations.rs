@@ -162,8 +162,9 @@ mod tests {
     fn policy_grants_exactly_the_actions_the_adapter_needs() {
         let needed: BTreeSet<String> = OPERATIONS
             .iter()
-            .chain(&crate::lease::dynamodb::OPERATIONS)
-            .map(|o| o.action.to_string())
+            .map(|o| o.action)
+            .chain(crate::lease::dynamodb::OPERATIONS.iter().map(|o| o.action))
+            .map(|a| a.to_string())
             .chain(PERMISSION_ONLY_ACTIONS.iter().map(|a| a.to_string()))
             .collect();
         assert_eq!(granted_actions(), needed);
@@ -211,13 +212,9 @@ mod tests {
 
     #[test]
     fn operations_are_unique_and_labelled_by_their_service() {
-        let all: Vec<&Operation> = OPERATIONS
-            .iter()
-            .chain(&crate::lease::dynamodb::OPERATIONS)
-            .collect();
-        let names: BTreeSet<_> = all.iter().map(|o| (o.service, o.name)).collect();
-        assert_eq!(names.len(), all.len());
-        for o in all {
+        let names: BTreeSet<_> = OPERATIONS.iter().map(|o| (o.service, o.name)).collect();
+        assert_eq!(names.len(), OPERATIONS.len());
+        for o in OPERATIONS {
             let prefix = match o.service {
                 "elbv2" => "elasticloadbalancing",
                 other => other,

@@ -1,4 +1,4 @@
-//! How the SDK's standard retry treats a mutation (SPEC §4, §10).
+//! How the SDK's standard retry treats a mutation (docs/how-it-decides.md and docs/operations.md).
 //!
 //! Standard mode repeats an attempt that timed out, lost its connection or got a 5xx. For a read
 //! that is harmless; for a mutation it is not: a PutParameter whose answer was lost has already

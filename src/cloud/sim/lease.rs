@@ -1,6 +1,6 @@
-//! DynamoDB lease tables in the simulated world (SPEC §12), so that the deterministic
-//! simulation can run several controllers against one world. The same conditional writes as
-//! the DynamoDB adapter (`LeaseWrite::apply` is the one definition of both), counted and
+//! DynamoDB lease tables in the simulated world (docs/high-availability.md), so that the
+//! deterministic simulation can run several controllers against one world. The same conditional
+//! writes as the DynamoDB adapter (`LeaseWrite::apply` is the one definition of both), counted and
 //! faulted like every other request (operations `dynamodb` `GetItem`, `PutItem`, `UpdateItem`).
 
 use std::collections::BTreeMap;
