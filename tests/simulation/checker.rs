@@ -554,8 +554,13 @@ impl Checker {
                     Some(MarkState::Provisioning) => "an attempt the desired state left",
                     None => "a shard without a mark",
                 };
+                let rule = if matches!(step, Step::ConfigureShard { .. }) {
+                    "drain-resize"
+                } else {
+                    "drain"
+                };
                 self.breach(
-                    "drain",
+                    rule,
                     format!(
                         "{name}: {} {:.1}s after the listener left {s} ({path}), drainDelay is \
                          {:?}",
@@ -632,7 +637,10 @@ impl Checker {
                 }
             }
         }
+        // A runner that left the file meanwhile is forgotten by its controller, halts included.
+        let in_file = self.config.runner(&name).is_some();
         match (step, result) {
+            _ if !in_file => {}
             (Step::WriteRecord { .. }, Ok(Applied::RecordWritten { version, read_back })) => {
                 let expected = sent
                     .observed

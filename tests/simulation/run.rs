@@ -543,9 +543,13 @@ impl<'h> Driver<'h> {
                         .message
                         .contains(&format!("launch template version {} ", BAD_REVISIONS[2]));
                 let foreign = c.foreign_write(&spec.name);
+                // A halt learnt from a call's answer (a resource deleted after the observation)
+                // is true of the world as it is now.
                 let honest = seen.is_empty()
                     || refused_account
                     || missing_template
+                    || c.runner_view(&world, spec)
+                        .honest(&halt.reason, spec, foreign)
                     || seen
                         .iter()
                         .any(|w| c.runner_view(w, spec).honest(&halt.reason, spec, foreign));
