@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use simulation::awaiting_fixes::{RULES_AWAITING_FIXES, SEEDS_AWAITING_FIXES};
 use simulation::{replay_command, run_seed};
 
 /// `make test` runs this many; `make soak` sets SWITCHYARD_SIM_SEEDS higher.
@@ -79,6 +80,34 @@ fn seeds() {
         );
     }
     let failures: Vec<&String> = results.iter().filter_map(|o| o.failure.as_ref()).collect();
+    // Failing seeds by the rule they broke first (and, for rules named in
+    // SWITCHYARD_SIM_IGNORE, every seed that broke them).
+    let mut by_rule: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for o in &results {
+        let first = o.failure.iter().chain(o.ignored.iter());
+        for f in first {
+            let rule = f
+                .split_once("] ")
+                .and_then(|(head, _)| head.rsplit_once('['))
+                .map_or("?", |(_, rule)| rule);
+            by_rule.entry(rule.to_owned()).or_default().push(o.seed);
+        }
+    }
+    // SWITCHYARD_SIM_REPORT=FILE: every seed's breaches, one a line, for sorting findings.
+    if let Ok(path) = std::env::var("SWITCHYARD_SIM_REPORT") {
+        let mut text = String::new();
+        for o in &results {
+            for f in o.ignored.iter().chain(o.failure.iter()) {
+                let line = f.lines().next().unwrap_or_default();
+                text.push_str(&format!("{}\t{}\t{line}\n", o.seed, o.kinds.join(",")));
+            }
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
+    for (rule, seeds) in &by_rule {
+        let shown: Vec<String> = seeds.iter().take(25).map(u64::to_string).collect();
+        println!("  [{rule}] {} seeds: {}", seeds.len(), shown.join(" "));
+    }
     for f in failures.iter().take(30) {
         println!("{}", f.lines().next().unwrap_or_default());
     }
@@ -123,6 +152,29 @@ fn seeds_that_found_bugs() {
         if let Some(f) = run_seed(seed, false).failure {
             panic!("{f}");
         }
+    }
+}
+
+/// Seeds that found the findings of TESTING.md's "Findings before the fixes". While their
+/// rules await the fixes, each must still break its rule (the checker keeps seeing the bug);
+/// once RULES_AWAITING_FIXES is emptied, each must pass.
+#[test]
+fn seeds_awaiting_the_fixes() {
+    for &(seed, rule) in SEEDS_AWAITING_FIXES {
+        let outcome = run_seed(seed, false);
+        if let Some(f) = outcome.failure {
+            panic!("{f}");
+        }
+        if !RULES_AWAITING_FIXES.contains(&rule) {
+            continue;
+        }
+        let tag = format!("[{rule}]");
+        assert!(
+            outcome.ignored.iter().any(|b| b.starts_with(&tag)),
+            "seed {seed} no longer breaks {tag} before the fixes; it broke: {:?}\n{}",
+            outcome.ignored,
+            replay_command(seed)
+        );
     }
 }
 

@@ -23,6 +23,12 @@ pub const TERMINATION: Duration = Duration::from_secs(2);
 /// Revision "4" boots this slowly: longer than the grace period, well within the deadline.
 pub const SLOW_BOOT: Duration = Duration::from_secs(45);
 
+/// A deadline some runners of wild histories get instead: a never-healthy revision fails well
+/// within a crash loop.
+pub const SHORT_DEADLINE: Duration = Duration::from_secs(45);
+/// An interposed edit whose moment has not come this long after it was armed is dropped.
+pub const TRIGGER_EXPIRY: Duration = Duration::from_secs(120);
+
 /// Revisions whose instances boot and stay healthy ("4" slowly).
 pub const GOOD_REVISIONS: [&str; 3] = ["1", "2", "4"];
 /// "3" never becomes healthy, "5" fails 40 s after it is in service, "9" has no launch template.
@@ -63,6 +69,44 @@ pub struct RunnerSetup {
     pub capacity: u32,
     pub min_healthy_percent: u32,
     pub paused: bool,
+    /// `progressDeadline` for this runner when it is not the default.
+    pub deadline: Option<Duration>,
+}
+
+/// How long cloud calls take: each call's request travels, lands (the world changes at that
+/// instant), and its answer travels back; other things happen meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// Calls land and answer at the instant they are made.
+    None,
+    /// Each way takes 0 to `max_ms` milliseconds.
+    Jitter { max_ms: u64 },
+    /// Jitter of up to 400 ms, and one call in seven takes 1 to 10 s.
+    Slow,
+}
+
+/// The moment an interposed edit waits for, for its runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// An observation including the runner has landed: the edit lands between it and anything
+    /// the controller sends on the strength of it.
+    Observed,
+    /// A mutation of the runner has been sent and has not landed yet.
+    Sending,
+    /// The controller's SwitchListener for the runner has landed.
+    Switched,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkEdit {
+    Delete,
+    Garble,
+    /// `provisioning` becomes `failed` and back.
+    ToggleState,
+    Revision(&'static str),
+    NewId,
+    /// `started` an hour earlier: past any deadline.
+    Backdate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +118,8 @@ pub enum RecordEdit {
     },
     /// Text that is not a well-formed record.
     Garbled(&'static str),
+    /// `{}`: nothing deployed yet, as far as the record says.
+    Empty,
     Deleted,
 }
 
@@ -137,6 +183,37 @@ pub enum Event {
         shard: Shard,
         capacity: u32,
     },
+    /// SIGKILL: the controller dies at once, whatever call is in flight (a request not yet
+    /// landed never lands; one that landed gets no answer); a new one starts `down` later.
+    Kill {
+        down: Duration,
+    },
+    /// `edit` lands the first time `when` happens for `runner` from now on (within
+    /// TRIGGER_EXPIRY); `undo`, if any, lands its delay after that.
+    Interpose {
+        runner: usize,
+        when: When,
+        edit: Box<Event>,
+        undo: Option<(Duration, Box<Event>)>,
+    },
+    /// The mark tag on the shard's ASG edited (or deleted) by hand.
+    MarkByHand {
+        runner: usize,
+        shard: Shard,
+        edit: MarkEdit,
+    },
+    TargetGroupDetached {
+        runner: usize,
+        shard: Shard,
+    },
+    TargetGroupAttached {
+        runner: usize,
+        shard: Shard,
+    },
+    /// Whatever shard the listener forwards to loses one instance of capacity, by hand.
+    ShrinkServing {
+        runner: usize,
+    },
 }
 
 impl Event {
@@ -168,6 +245,7 @@ pub struct History {
     /// The simulated credentials act in another account than `expectedAccountId`.
     pub wrong_account: bool,
     pub runners: Vec<RunnerSetup>,
+    pub latency: Latency,
     /// Sorted by time.
     pub events: Vec<(Duration, Event)>,
     pub end: Duration,
@@ -202,6 +280,7 @@ impl History {
                     capacity: rng.range(1, 3) as u32,
                     min_healthy_percent: rng.pick(&[100, 100, 50]),
                     paused: rng.chance(5),
+                    deadline: None,
                 }
             })
             .collect();
@@ -254,14 +333,69 @@ impl History {
                 }
             }
         }
+        // Everything added since the first version of this generator comes from a stream of
+        // its own, so that the draws above (and the histories of older seeds) stay as they were.
+        let mut more = Rng::new(seed.rotate_left(29) ^ 0xa076_1d64_78bd_642f);
+        let mut runners = runners;
+        let latency = if calm {
+            if more.chance(50) {
+                Latency::None
+            } else {
+                Latency::Jitter { max_ms: 150 }
+            }
+        } else {
+            match more.weighted(&[30, 45, 25]) {
+                0 => Latency::None,
+                1 => Latency::Jitter { max_ms: 400 },
+                _ => Latency::Slow,
+            }
+        };
+        if !calm {
+            for r in &mut runners {
+                if more.chance(20) {
+                    r.deadline = Some(SHORT_DEADLINE);
+                }
+            }
+        }
+        let span = now;
+        let extra = if calm {
+            if more.chance(50) { more.range(1, 2) } else { 0 }
+        } else if more.chance(75) {
+            more.range(1, 4)
+        } else {
+            0
+        };
+        for _ in 0..extra {
+            let at = Duration::from_secs(more.below(span.as_secs() + 60));
+            let drawn = if calm {
+                calm_interposed(&mut more, count)
+            } else {
+                new_wild_events(&mut more, count)
+            };
+            for (delay, event) in drawn {
+                events.push((at + delay, event));
+            }
+        }
         events.sort_by_key(|(t, _)| *t);
         let last = events.last().map_or(Duration::ZERO, |(t, _)| *t);
-        let end = last + liveness_bound() + Duration::from_secs(60);
+        // A calm history's interposed edit may land up to TRIGGER_EXPIRY after it was armed,
+        // and its undo 20 s after that; liveness is judged after both. (A wild history is not
+        // judged on liveness: its last edits may come late or never.)
+        let interposed = events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Interpose { .. }));
+        let wait = if calm && interposed {
+            TRIGGER_EXPIRY + Duration::from_secs(20)
+        } else {
+            Duration::ZERO
+        };
+        let end = last + wait + liveness_bound() + Duration::from_secs(60);
         History {
             seed,
             calm,
             wrong_account,
             runners,
+            latency,
             events,
             end,
         }
@@ -280,6 +414,18 @@ pub fn kind(event: &Event) -> &'static str {
         Event::Pause(..) => "edit: pause/unpause",
         Event::Capacity(..) => "edit: capacity",
         Event::ToggleInFile(_) => "edit: runner added/removed",
+        Event::Kill { .. } => "crash: SIGKILL (crash loop)",
+        Event::Interpose { edit, when, .. } => match (edit.is_edit(), when) {
+            (_, When::Switched) => "mid-call: serving shard scaled in after the switch",
+            (true, When::Observed) => "mid-call: file edited after the observation",
+            (true, _) => "mid-call: file edited while a call is in flight",
+            (false, When::Observed) => "mid-call: world edited after the observation",
+            (false, _) => "mid-call: world edited while a call is in flight",
+        },
+        Event::MarkByHand { .. } => "oob: mark tag edited",
+        Event::TargetGroupDetached { .. } => "oob: target group detached",
+        Event::TargetGroupAttached { .. } => "oob: target group reattached",
+        Event::ShrinkServing { .. } => "oob: serving shard scaled in",
         Event::InstancesFail { .. } => "instances fail",
         Event::InstancesRecover { .. } => "instances recover",
         Event::Fault(rule) => match rule.fault {
@@ -288,6 +434,7 @@ pub fn kind(event: &Event) -> &'static str {
             Fault::Timeout => "api: timeout",
             Fault::LostResponse => "api: lost response",
             Fault::ConcurrentWrite { .. } => "oob: concurrent record writer",
+            Fault::WriteAfter { .. } => "oob: record writer before our read-back",
         },
         Event::Crash { .. } => "crash + restart",
         Event::ListenerByHand { .. } => "oob: listener switched",
@@ -304,6 +451,10 @@ pub fn kind(event: &Event) -> &'static str {
             edit: RecordEdit::Deleted,
             ..
         } => "oob: record deleted",
+        Event::RecordByHand {
+            edit: RecordEdit::Empty,
+            ..
+        } => "oob: record wiped to {}",
         Event::RecordRestored(_) => "oob: record restored",
         Event::AsgDeleted { .. } => "oob: ASG deleted",
         Event::ScaledByHand { .. } => "oob: shard scaled",
@@ -408,22 +559,224 @@ fn wild_events(rng: &mut Rng, runners: usize) -> Vec<(Duration, Event)> {
             },
         )),
         11 => out.push((Duration::ZERO, Event::AsgDeleted { runner, shard })),
-        12 => {
-            let value = if rng.chance(50) {
-                "{}".to_owned()
-            } else {
-                rng.pick(&GARBLED).to_owned()
-            };
-            out.push((
-                Duration::ZERO,
-                Event::Fault(FaultRule::on(
-                    "ssm",
-                    "PutParameter",
-                    Fault::ConcurrentWrite { value },
-                )),
-            ));
-        }
+        12 => out.push(other_writer(rng, |value| Fault::ConcurrentWrite { value })),
         _ => out.push((Duration::ZERO, Event::Flip(runner))),
     }
     out
+}
+
+/// `edit` waiting for `when` on `runner`, and its undo.
+fn interpose(
+    runner: usize,
+    when: When,
+    edit: Event,
+    undo: Option<(Duration, Event)>,
+) -> (Duration, Event) {
+    (
+        Duration::ZERO,
+        Event::Interpose {
+            runner,
+            when,
+            edit: Box::new(edit),
+            undo: undo.map(|(d, e)| (d, Box::new(e))),
+        },
+    )
+}
+
+/// A desired-state edit of a calm history, landing between an observation and what the
+/// controller sends on it (or while a call is in flight). A pause is undone within 20 s.
+fn calm_interposed(rng: &mut Rng, runners: usize) -> Vec<(Duration, Event)> {
+    let runner = rng.below(runners as u64) as usize;
+    let when = if rng.chance(80) {
+        When::Observed
+    } else {
+        When::Sending
+    };
+    let (edit, undo) = match rng.weighted(&[40, 25, 15, 20]) {
+        0 => (Event::Flip(runner), None),
+        1 => (Event::Revision(runner, rng.pick(&GOOD_REVISIONS)), None),
+        2 => (Event::Capacity(runner, rng.range(1, 3) as u32), None),
+        _ => (
+            Event::Pause(runner, true),
+            Some((
+                Duration::from_secs(rng.range(1, 20)),
+                Event::Pause(runner, false),
+            )),
+        ),
+    };
+    vec![interpose(runner, when, edit, undo)]
+}
+
+/// One draw of the faults added for a checker that does not share the core's reading: the
+/// situations of the issue that found six ways to make things worse.
+fn new_wild_events(rng: &mut Rng, runners: usize) -> Vec<(Duration, Event)> {
+    let runner = rng.below(runners as u64) as usize;
+    let shard = rng.pick(&Shard::ALL);
+    let later = |rng: &mut Rng| Duration::from_secs(rng.range(5, 240));
+    let mut out = Vec::new();
+    match rng.weighted(&[4, 4, 8, 6, 3, 2, 3, 2]) {
+        // A wiped (or deleted) record with a live shard behind the listener, and a new
+        // desired shard.
+        0 => {
+            let edit = if rng.chance(70) {
+                RecordEdit::Empty
+            } else {
+                RecordEdit::Deleted
+            };
+            out.push((Duration::ZERO, Event::RecordByHand { runner, edit }));
+            if rng.chance(70) {
+                let after = Duration::from_millis(rng.below(10_000));
+                out.push((after, Event::Flip(runner)));
+            }
+        }
+        // A crash loop, often during an attempt of a revision that never becomes healthy.
+        1 => {
+            if rng.chance(50) {
+                out.push((Duration::ZERO, Event::Revision(runner, BAD_REVISIONS[0])));
+            }
+            let mut t = Duration::from_secs(rng.range(3, 20));
+            let until = t + Duration::from_secs(rng.range(60, 400));
+            while t < until {
+                let down = Duration::from_millis(rng.below(3_000));
+                out.push((t, Event::Kill { down }));
+                t += down + Duration::from_millis(rng.range(2_000, 8_000));
+            }
+        }
+        // The file edited while a pass is under way.
+        2 => {
+            let when = if rng.chance(80) {
+                When::Observed
+            } else {
+                When::Sending
+            };
+            let (edit, undo) = match rng.weighted(&[25, 25, 20, 15, 15]) {
+                0 => (
+                    Event::Pause(runner, true),
+                    Some((later(rng), Event::Pause(runner, false))),
+                ),
+                1 => (Event::Flip(runner), None),
+                2 => (
+                    Event::Revision(runner, rng.pick(&["1", "2", "4", "3", "5", "9"])),
+                    None,
+                ),
+                3 => (
+                    Event::ToggleInFile(runner),
+                    Some((later(rng), Event::ToggleInFile(runner))),
+                ),
+                _ => (Event::Capacity(runner, rng.range(1, 3) as u32), None),
+            };
+            out.push(interpose(runner, when, edit, undo));
+        }
+        // The world edited by someone else while a pass is under way.
+        3 => {
+            let when = if rng.chance(70) {
+                When::Observed
+            } else {
+                When::Sending
+            };
+            let (edit, undo) = match rng.weighted(&[20, 25, 15, 15, 10, 15]) {
+                0 => (
+                    Event::ListenerByHand {
+                        runner,
+                        to: if rng.chance(25) { None } else { Some(shard) },
+                    },
+                    Some((later(rng), Event::ListenerRestored(runner))),
+                ),
+                1 => (
+                    Event::RecordByHand {
+                        runner,
+                        edit: rng.pick(&[
+                            RecordEdit::Empty,
+                            RecordEdit::Deleted,
+                            RecordEdit::Garbled(GARBLED[0]),
+                            RecordEdit::Valid {
+                                active: Some(shard),
+                                deployed: vec![shard],
+                            },
+                        ]),
+                    },
+                    rng.chance(60)
+                        .then(|| (later(rng), Event::RecordRestored(runner))),
+                ),
+                2 => (
+                    Event::ScaledByHand {
+                        runner,
+                        shard,
+                        capacity: rng.below(4) as u32,
+                    },
+                    None,
+                ),
+                3 => (
+                    Event::MarkByHand {
+                        runner,
+                        shard,
+                        edit: mark_edit(rng),
+                    },
+                    None,
+                ),
+                4 => (
+                    Event::TargetGroupDetached { runner, shard },
+                    rng.chance(60)
+                        .then(|| (later(rng), Event::TargetGroupAttached { runner, shard })),
+                ),
+                _ => (
+                    Event::InstancesFail {
+                        runner,
+                        shard,
+                        all: rng.chance(50),
+                    },
+                    rng.chance(75)
+                        .then(|| (later(rng), Event::InstancesRecover { runner, shard })),
+                ),
+            };
+            out.push(interpose(runner, when, edit, undo));
+        }
+        4 => out.push((
+            Duration::ZERO,
+            Event::MarkByHand {
+                runner,
+                shard,
+                edit: mark_edit(rng),
+            },
+        )),
+        5 => {
+            out.push((Duration::ZERO, Event::TargetGroupDetached { runner, shard }));
+            if rng.chance(60) {
+                out.push((later(rng), Event::TargetGroupAttached { runner, shard }));
+            }
+        }
+        // The new shard scaled in by hand during its post-switch check.
+        6 => out.push(interpose(
+            runner,
+            When::Switched,
+            Event::ShrinkServing { runner },
+            None,
+        )),
+        _ => out.push(other_writer(rng, |value| Fault::WriteAfter { value })),
+    }
+    out
+}
+
+/// Someone else's value (`{}` or garbage) in the record, around our next PutParameter.
+fn other_writer(rng: &mut Rng, fault: fn(String) -> Fault) -> (Duration, Event) {
+    let value = if rng.chance(50) {
+        "{}".to_owned()
+    } else {
+        rng.pick(&GARBLED).to_owned()
+    };
+    (
+        Duration::ZERO,
+        Event::Fault(FaultRule::on("ssm", "PutParameter", fault(value))),
+    )
+}
+
+fn mark_edit(rng: &mut Rng) -> MarkEdit {
+    match rng.below(6) {
+        0 => MarkEdit::Delete,
+        1 => MarkEdit::Garble,
+        2 => MarkEdit::ToggleState,
+        3 => MarkEdit::Revision(rng.pick(&["1", "2", "3"])),
+        4 => MarkEdit::NewId,
+        _ => MarkEdit::Backdate,
+    }
 }

@@ -4,8 +4,15 @@
 //! tokio's paused clock, and `oracle` checks every invariant at every change of the world.
 #![allow(dead_code)]
 
+pub mod awaiting_fixes;
+pub mod checker;
+#[cfg(test)]
+mod checker_tests;
 pub mod history;
 pub mod oracle;
+#[cfg(test)]
+mod oracle_tests;
+pub mod probe;
 pub mod replicas;
 pub mod run;
 

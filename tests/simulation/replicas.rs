@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::oracle::RunnerView;
+use super::oracle::{AttemptCapacities, RunnerView};
 use super::{Rng, TraceHash};
 
 const TABLE: &str = "switchyard-leases";
@@ -771,7 +771,9 @@ impl Driver {
                 ));
                 return;
             }
-            if let Err(why) = RunnerView::of(&world, spec).converged(spec) {
+            if let Err(why) =
+                RunnerView::of(&world, spec, &AttemptCapacities::new()).converged(spec)
+            {
                 let reported = leader
                     .and_then(|p| p.board.runner(&spec.name))
                     .map_or("no leader".to_owned(), |r| {

@@ -24,8 +24,14 @@ enum Twist {
     None,
     /// Processed, answer lost.
     LoseResponse,
-    /// Someone else writes the parameter first.
-    ConcurrentWrite(String),
+    /// Someone else writes the parameter: before ours, or after ours and before the read-back.
+    Writer(Interloper),
+}
+
+/// Another writer of the parameter, relative to our PutParameter.
+pub(super) enum Interloper {
+    Before(String),
+    After(String),
 }
 
 impl World {
@@ -36,7 +42,7 @@ impl World {
         log: &mut Vec<Request>,
         service: &'static str,
         operation: &'static str,
-        f: impl FnOnce(&mut World, Option<String>) -> Result<T, CloudError>,
+        f: impl FnOnce(&mut World, Option<Interloper>) -> Result<T, CloudError>,
     ) -> Result<T, CloudError> {
         *self.calls.entry((service, operation)).or_default() += 1;
         let mut record = |outcome| {
@@ -69,7 +75,8 @@ impl World {
                 return Err(CloudError::Timeout { service, operation });
             }
             Some(Fault::LostResponse) => Twist::LoseResponse,
-            Some(Fault::ConcurrentWrite { value }) => Twist::ConcurrentWrite(value),
+            Some(Fault::ConcurrentWrite { value }) => Twist::Writer(Interloper::Before(value)),
+            Some(Fault::WriteAfter { value }) => Twist::Writer(Interloper::After(value)),
         };
         match twist {
             Twist::LoseResponse => {
@@ -78,12 +85,12 @@ impl World {
                 record("timeout");
                 Err(CloudError::Timeout { service, operation })
             }
-            Twist::None | Twist::ConcurrentWrite(_) => {
-                let concurrent = match twist {
-                    Twist::ConcurrentWrite(value) => Some(value),
+            Twist::None | Twist::Writer(_) => {
+                let interloper = match twist {
+                    Twist::Writer(who) => Some(who),
                     _ => None,
                 };
-                let result = f(self, concurrent);
+                let result = f(self, interloper);
                 record(if result.is_ok() { "success" } else { "error" });
                 result
             }
@@ -372,11 +379,15 @@ impl World {
             Step::WriteRecord { record, .. } => {
                 let name = spec.status_parameter.as_str();
                 let value = record.to_json();
-                let version = self.request(log, "ssm", "PutParameter", |w, concurrent| {
-                    if let Some(theirs) = concurrent {
+                let version = self.request(log, "ssm", "PutParameter", |w, interloper| {
+                    if let Some(Interloper::Before(theirs)) = &interloper {
+                        w.put_parameter(name, theirs.clone());
+                    }
+                    let ours = w.put_parameter(name, value);
+                    if let Some(Interloper::After(theirs)) = interloper {
                         w.put_parameter(name, theirs);
                     }
-                    Ok(w.put_parameter(name, value))
+                    Ok(ours)
                 })?;
                 // The write went through whatever the read does: a failed read-back must not
                 // look like a failed (retryable) write.

@@ -38,6 +38,19 @@ pub enum Fault {
     /// Another writer puts `value` into the parameter just before our PutParameter, which then
     /// goes through. Only matches PutParameter.
     ConcurrentWrite { value: String },
+    /// Our PutParameter goes through, then another writer puts `value` before our read-back
+    /// (GetParameter) sees it. Only matches PutParameter.
+    WriteAfter { value: String },
+}
+
+impl Fault {
+    /// Faults that are another writer rather than a failure of the request.
+    fn is_writer(&self) -> bool {
+        matches!(
+            self,
+            Fault::ConcurrentWrite { .. } | Fault::WriteAfter { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +92,7 @@ impl FaultRule {
     }
 
     fn matches(&self, service: &str, operation: &str) -> bool {
-        if matches!(self.fault, Fault::ConcurrentWrite { .. })
-            && (service, operation) != ("ssm", "PutParameter")
-        {
+        if self.fault.is_writer() && (service, operation) != ("ssm", "PutParameter") {
             return false;
         }
         match self.target {
@@ -162,5 +173,17 @@ mod tests {
             Some(Fault::ConcurrentWrite { value: "{}".into() })
         );
         assert_eq!(faults.take("ssm", "PutParameter"), None);
+    }
+
+    #[test]
+    fn a_writer_after_ours_only_matches_put_parameter() {
+        let mut faults = Faults::default();
+        faults.inject(FaultRule::any(Fault::WriteAfter { value: "{}".into() }));
+        assert_eq!(faults.take("ssm", "GetParameter"), None);
+        assert_eq!(faults.take("autoscaling", "CreateOrUpdateTags"), None);
+        assert_eq!(
+            faults.take("ssm", "PutParameter"),
+            Some(Fault::WriteAfter { value: "{}".into() })
+        );
     }
 }

@@ -259,6 +259,17 @@ impl SimCloud {
         });
     }
 
+    /// AttachLoadBalancerTargetGroups by hand: the ASG's instances register in the TG again.
+    pub fn attach_target_group(&self, asg: &str, arn: &str) {
+        self.edit(|w, _| {
+            if let Some(a) = w.asgs.get_mut(asg)
+                && !a.target_group_arns.iter().any(|t| t == arn)
+            {
+                a.target_group_arns.push(arn.to_owned());
+            }
+        });
+    }
+
     pub fn set_tag(&self, asg: &str, key: &str, value: &str) {
         self.edit(|w, _| {
             if let Some(a) = w.asgs.get_mut(asg) {

@@ -967,6 +967,24 @@ fn a_concurrent_writer_shows_in_the_version_we_get_back() {
 }
 
 #[test]
+fn a_writer_after_ours_shows_in_the_read_back() {
+    let f = Fixture::new(STEADY);
+    f.cloud.inject(FaultRule::any(Fault::WriteAfter {
+        value: r#"{"active_shard":"green"}"#.to_owned(),
+    }));
+    let applied = f.apply(&record_step("{}")).unwrap();
+    // Ours got the next version (2); theirs landed on top (3) before our read-back.
+    assert_eq!(
+        applied,
+        Applied::RecordWritten {
+            version: 2,
+            read_back: Some((r#"{"active_shard":"green"}"#.to_owned(), 3)),
+        }
+    );
+    assert_eq!(f.cloud.armed_faults(), 0);
+}
+
+#[test]
 fn a_failed_read_back_still_reports_the_write() {
     let f = Fixture::new(STEADY);
     f.cloud
