@@ -356,43 +356,27 @@ fn an_attempt_seen_abandoned_or_paused_past_its_deadline_may_start_afresh() {
         ShardState::down().marked(Green, Some("2"), 0, Provisioning),
         Blue,
     );
+    let allowed = |memory: &RunnerMemory| {
+        guard(
+            &write_mark("2"),
+            &s,
+            &obs,
+            memory,
+            Actor::Controller,
+            t(1_000),
+        )
+        .is_ok()
+    };
     let mut memory = RunnerMemory::default();
     assert!(
-        guard(
-            &write_mark("2"),
-            &s,
-            &obs,
-            &memory,
-            Actor::Controller,
-            t(1_000)
-        )
-        .is_err()
+        !allowed(&memory),
+        "a restarted controller starts no new attempt"
     );
     memory.abandoned.green = Some("m0".into());
-    assert!(
-        guard(
-            &write_mark("2"),
-            &s,
-            &obs,
-            &memory,
-            Actor::Controller,
-            t(1_000)
-        )
-        .is_ok()
-    );
+    assert!(allowed(&memory), "seen abandoned and returned to");
     memory.abandoned.green = None;
     memory.paused_over = Some("m0".into());
-    assert!(
-        guard(
-            &write_mark("2"),
-            &s,
-            &obs,
-            &memory,
-            Actor::Controller,
-            t(1_000)
-        )
-        .is_ok()
-    );
+    assert!(allowed(&memory), "seen paused past its deadline");
 }
 
 #[test]
