@@ -88,8 +88,10 @@ impl RunnerMemory {
         self.verified_since = None;
     }
 
-    /// The earliest moment `shard` may be scaled down without cutting traffic short: `None`
-    /// while the listener still sends it traffic.
+    /// The earliest moment `shard` may be scaled down without cutting traffic short. `None`
+    /// while the listener still sends it traffic, and for a memory that never observed the
+    /// runner (an operator's command, which scales nothing down): `decide` always records its
+    /// first observation first, so for the loop `None` only ever means "still taking traffic".
     pub fn drained_at(&self, shard: Shard, drain: std::time::Duration) -> Option<DateTime<Utc>> {
         let since = match self.traffic[shard] {
             Some(Traffic::Taking) => return None,
