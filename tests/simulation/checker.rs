@@ -55,6 +55,9 @@ struct RunnerLog {
     /// Bumped on every change of the desired state a running controller used (invariant 6),
     /// and on edits of the record or the mark by someone else.
     epoch: u32,
+    /// The epoch when the controller last observed the runner: a step is decided on that
+    /// observation, so an edit landing after it is a response the step could not yet know of.
+    observed_epoch: u32,
     seen_desired: Option<Desired>,
     /// Attempts (mark id, the controller incarnation that wrote it) per (epoch, shard,
     /// revision).
@@ -63,9 +66,18 @@ struct RunnerLog {
     capacities: AttemptCapacities,
     traffic: ShardPair<Traffic>,
     // ---- per controller incarnation ----
-    observed: VecDeque<Arc<WorldSnapshot>>,
+    observed: VecDeque<Seen>,
     foreign_write: bool,
     sticky: Option<Sticky>,
+}
+
+/// One observation of a runner, with the desired state the controller judged it by: a halt is
+/// honest if it was true of the world under the file the controller held then, even when a
+/// file edit landed since.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub world: Arc<WorldSnapshot>,
+    pub spec: RunnerSpec,
 }
 
 /// An edit waiting for its moment.
@@ -358,11 +370,23 @@ impl Checker {
                 }
             }
             log.seen_desired = Some(desired);
+            log.observed_epoch = log.epoch;
             if log.observed.len() == OBSERVATIONS_KEPT {
                 log.observed.pop_front();
             }
-            log.observed.push_back(Arc::clone(world));
+            log.observed.push_back(Seen {
+                world: Arc::clone(world),
+                spec: (*spec).clone(),
+            });
             let view = self.view(world, spec);
+            // A conflict holds the runner until someone writes the record again; a record seen
+            // at another version (or gone, its versions to start afresh) has been written since.
+            let log = self.log(&spec.name);
+            if let Some(Sticky::Conflict { version }) = log.sticky
+                && view.record_version != Some(version)
+            {
+                log.sticky = None;
+            }
             self.track_traffic(spec, &view, true);
             if incarnation == self.incarnation {
                 fired |= self.fire(&spec.name, When::Observed);
@@ -401,13 +425,17 @@ impl Checker {
         let shard = step.shard();
         self.trace(format!("send {name} {} {shard:?}", step.name()));
         let mut sent = Sent {
-            epoch: self.log(&name).epoch,
+            epoch: self.log(&name).observed_epoch,
             ..Sent::default()
         };
         // docs/how-it-decides.md: every mutation is decided against the desired state in force at the moment
         // of the call.
         let file = self.config.runner(&name).cloned();
-        let last = self.log(&name).observed.back().cloned();
+        let last = self
+            .log(&name)
+            .observed
+            .back()
+            .map(|o| Arc::clone(&o.world));
         let observed_active = last.map(|o| self.view(&o, spec).active());
         match file {
             None => self.breach(
@@ -442,7 +470,7 @@ impl Checker {
             );
         }
         let log = self.log(&name);
-        let observed = log.observed.back().cloned();
+        let observed = log.observed.back().map(|o| Arc::clone(&o.world));
         let sticky = log.sticky.clone();
         let Some(observed) = observed else {
             self.breach(
@@ -678,7 +706,7 @@ impl Checker {
     }
 
     /// The world as this controller incarnation last observed it, per runner (newest last).
-    pub fn observed(&self, name: &str) -> Vec<Arc<WorldSnapshot>> {
+    pub fn observed(&self, name: &str) -> Vec<Seen> {
         self.runners
             .get(name)
             .map(|l| l.observed.iter().cloned().collect())

@@ -295,31 +295,33 @@ fn a_step_of_a_desired_state_the_file_no_longer_holds_breaks_the_file_rule() {
     assert_eq!(b.rule().as_deref(), Some("file"), "paused during the pass");
 }
 
-#[test]
-fn a_conflict_learnt_from_a_write_holds_until_the_record_moves_on() {
-    let mut b = Bench::new();
-    b.mark_green("a");
-    let spec = b.spec.clone();
-    b.observe(1, &spec);
-    let record = StatusRecord::parse(r#"{"active_shard":"blue","deployed_shards":["blue"]}"#)
-        .expect("a record");
-    let write = Step::WriteRecord {
-        record,
+const RECORD: &str = "/switchyard/runner/r0/deployment_status";
+const BLUE_RECORD: &str = r#"{"active_shard":"blue","deployed_shards":["blue"]}"#;
+
+/// The clean-up write of green from record version 1.
+fn clean_up_write() -> Step {
+    Step::WriteRecord {
+        record: StatusRecord::parse(BLUE_RECORD).expect("a record"),
         expected_version: Some(1),
         purpose: RecordWrite::CleanUp {
             shard: Shard::Green,
         },
-    };
-    // Someone else wrote version 2 just before ours (3).
+    }
+}
+
+/// Green marked, observed, and a clean-up write that conflicts: someone else wrote version 2
+/// just before ours (3).
+fn conflicted() -> (Bench, RunnerSpec) {
+    let mut b = Bench::new();
+    b.mark_green("a");
+    let spec = b.spec.clone();
+    b.observe(1, &spec);
     b.act(
         1,
-        &write,
+        &clean_up_write(),
         |s| {
-            s.put_parameter("/switchyard/runner/r0/deployment_status", "{}");
-            s.put_parameter(
-                "/switchyard/runner/r0/deployment_status",
-                "{\"active_shard\":\"blue\",\"deployed_shards\":[\"blue\"]}",
-            );
+            s.put_parameter(RECORD, "{}");
+            s.put_parameter(RECORD, BLUE_RECORD);
         },
         Ok(Applied::RecordWritten {
             version: 3,
@@ -327,6 +329,13 @@ fn a_conflict_learnt_from_a_write_holds_until_the_record_moves_on() {
         }),
     );
     assert_eq!(b.rule(), None);
+    (b, spec)
+}
+
+#[test]
+fn a_conflict_learnt_from_a_write_holds_until_the_record_moves_on() {
+    let (mut b, spec) = conflicted();
+    let write = clean_up_write();
     b.observe(1, &spec);
     b.act(
         1,
@@ -346,18 +355,15 @@ fn a_conflict_learnt_from_a_write_holds_until_the_record_moves_on() {
         1,
         &write,
         |s| {
-            s.put_parameter("/switchyard/runner/r0/deployment_status", "{}");
-            s.put_parameter("/switchyard/runner/r0/deployment_status", "[]");
+            s.put_parameter(RECORD, "{}");
+            s.put_parameter(RECORD, "[]");
         },
         Ok(Applied::RecordWritten {
             version: 2,
             read_back: Some(("[]".into(), 3)),
         }),
     );
-    b.sim.put_parameter(
-        "/switchyard/runner/r0/deployment_status",
-        r#"{"active_shard":"blue","deployed_shards":["blue"]}"#,
-    );
+    b.sim.put_parameter(RECORD, BLUE_RECORD);
     b.observe(1, &spec);
     b.act(
         1,
@@ -387,4 +393,40 @@ fn refusals_fail_a_seed_except_the_wrong_accounts() {
     b.checker
         .check_refusals(&line("healthy_traffic_target", "1"));
     assert_eq!(b.rule().as_deref(), Some("refusal"));
+}
+
+#[test]
+fn a_hand_edit_between_the_observation_and_the_call_allows_the_attempt_that_answers_it() {
+    let mut b = green_attempt_world();
+    let spec = b.spec.clone();
+    b.observe(1, &spec);
+    // The record is edited by hand after the controller observed and before its mark lands: the
+    // mark answers the world before the edit, the controller's next attempt answers the edit.
+    b.checker.edited_by_hand("r0");
+    b.act(1, &write_mark(), |s| b_mark(s, "a"), Ok(Applied::Done));
+    b.observe(1, &spec);
+    b.act(1, &write_mark(), |s| b_mark(s, "b"), Ok(Applied::Done));
+    assert_eq!(b.rule(), None);
+    // With no edit after that observation, a third attempt is a repeat.
+    b.observe(1, &spec);
+    b.act(1, &write_mark(), |s| b_mark(s, "c"), Ok(Applied::Done));
+    assert_eq!(b.rule().as_deref(), Some("inv6"));
+}
+
+#[test]
+fn a_conflict_ends_when_the_record_was_seen_moved_on_even_if_its_version_number_comes_back() {
+    let scale = Step::ScaleToZero {
+        shard: Shard::Green,
+    };
+    // Deleted by hand and seen gone; then written again until its version is 3 once more.
+    let (mut b, spec) = conflicted();
+    b.sim.delete_parameter(RECORD);
+    b.observe(1, &spec);
+    b.sim.put_parameter(RECORD, "{}");
+    b.sim.put_parameter(RECORD, "{}");
+    b.sim.put_parameter(RECORD, BLUE_RECORD);
+    b.observe(1, &spec);
+    b.act(1, &scale, |_| {}, Ok(Applied::Done));
+    // Not seen gone, the same version number would still hold it (the test above).
+    assert_eq!(b.rule(), None);
 }

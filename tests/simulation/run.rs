@@ -558,20 +558,21 @@ impl<'h> Driver<'h> {
                     || missing_template
                     || c.runner_view(&world, spec)
                         .honest(&halt.reason, spec, foreign)
-                    || seen
-                        .iter()
-                        .any(|w| c.runner_view(w, spec).honest(&halt.reason, spec, foreign));
+                    || seen.iter().any(|o| {
+                        c.runner_view(&o.world, &o.spec)
+                            .honest(&halt.reason, &o.spec, foreign)
+                    });
                 if !honest {
                     // A target group detached from its ASG leaves instances healthy by their
                     // ASG's account, yet not registered in the shard's TG.
-                    let detached = seen.iter().any(|w| {
-                        let v = c.runner_view(w, spec);
+                    let detached = seen.iter().any(|o| {
+                        let v = c.runner_view(&o.world, &o.spec);
                         Shard::ALL.into_iter().any(|s| !v.shards[s].tg_attached)
                     });
                     // An active shard still carrying its attempt's mark, judged by the mark.
                     let active_marked = halt.reason == "ActiveShardUnhealthy"
-                        && seen.iter().any(|w| {
-                            let v = c.runner_view(w, spec);
+                        && seen.iter().any(|o| {
+                            let v = c.runner_view(&o.world, &o.spec);
                             v.active()
                                 .is_some_and(|a| v.shards[a].mark.read().is_some())
                         });
@@ -592,7 +593,9 @@ impl<'h> Driver<'h> {
                     // The contract demands some halts a calm history can reach (an attempt on
                     // the listener's shard in a first deployment that the desired state left):
                     // a human acts then. Any other halt of a calm history is a bug.
-                    let demanded = seen.iter().any(|w| c.must_halt(w, spec).is_some());
+                    let demanded = seen
+                        .iter()
+                        .any(|o| c.must_halt(&o.world, &o.spec).is_some());
                     if demanded {
                         self.exempt.push(spec.name.clone());
                     } else {
