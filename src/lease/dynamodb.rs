@@ -122,11 +122,7 @@ impl DynamoLeaseStore {
             client: aws_sdk_dynamodb::Client::new(&config),
             writer: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&config)
-                    .retry_classifier(
-                        MutationRetryClassifier::new()
-                            .reading::<PutItemError>()
-                            .reading::<UpdateItemError>(),
-                    )
+                    .retry_classifier(writer_retry())
                     .build(),
             ),
             table: settings.table.clone(),
@@ -496,11 +492,84 @@ pub fn decode(attributes: &HashMap<String, AttributeValue>) -> Result<LeaseItem,
     })
 }
 
+/// The lease's writes are mutations like any other: retried by the SDK only when refused or
+/// never sent. A lost conditional write is a claim that may have landed; the elector reads again.
+fn writer_retry() -> MutationRetryClassifier {
+    MutationRetryClassifier::new()
+        .reading::<PutItemError>()
+        .reading::<UpdateItemError>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const POLICY: &str = include_str!("../../iam/policy.json");
+
+    #[test]
+    fn a_lease_write_is_retried_when_throttled_and_never_when_its_condition_failed_or_it_timed_out()
+    {
+        use aws_smithy_runtime_api::client::interceptors::context::{
+            Input, InterceptorContext, Output,
+        };
+        use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+        use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        use aws_smithy_types::retry::ErrorKind;
+
+        let classify = |error: OrchestratorError<_>, status: Option<u16>| {
+            let mut ctx = InterceptorContext::new(Input::erase("input"));
+            if let Some(status) = status {
+                ctx.set_response(
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                        StatusCode::try_from(status).unwrap(),
+                        SdkBody::empty(),
+                    ),
+                );
+            }
+            ctx.set_output_or_error(Err::<Output, _>(error));
+            writer_retry().classify_retry(&ctx)
+        };
+        let meta = |code: &str| ErrorMetadata::builder().code(code).message("m").build();
+        let update = |code: &str| {
+            OrchestratorError::operation(
+                aws_smithy_runtime_api::client::interceptors::context::Error::erase(
+                    UpdateItemError::generic(meta(code)),
+                ),
+            )
+        };
+        let put = |code: &str| {
+            OrchestratorError::operation(
+                aws_smithy_runtime_api::client::interceptors::context::Error::erase(
+                    PutItemError::generic(meta(code)),
+                ),
+            )
+        };
+        let throttled = |action: RetryAction| match action {
+            RetryAction::RetryIndicated(reason) => {
+                format!("{reason:?}").contains(&format!("{:?}", ErrorKind::ThrottlingError))
+            }
+            _ => false,
+        };
+
+        for error in [
+            update("ProvisionedThroughputExceededException"),
+            put("ProvisionedThroughputExceededException"),
+            update("ThrottlingException"),
+        ] {
+            assert!(throttled(classify(error, Some(400))));
+        }
+        for (error, status) in [
+            (update("ConditionalCheckFailedException"), Some(400)),
+            (put("ConditionalCheckFailedException"), Some(400)),
+            (update("InternalServerError"), Some(500)),
+            (OrchestratorError::timeout("attempt timeout".into()), None),
+        ] {
+            assert_eq!(classify(error, status), RetryAction::RetryForbidden);
+        }
+    }
 
     fn me() -> Claimant {
         Claimant::new("pod-a", "tok-a")
