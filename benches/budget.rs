@@ -1,10 +1,12 @@
 //! The API budget at fleet scale: N converged runners at rest (default 10,000,
 //! `SWITCHYARD_BENCH_RUNNERS`) on the simulated cloud with AWS's default quotas on (`apiQuotas`),
-//! the real control loop on tokio's paused clock for `SWITCHYARD_BENCH_MINUTES` simulated minutes
-//! (default 60), once without the budget and once with it (the defaults of
-//! `controller.aws.maxRequestsPerSecond`). Prints the throttled responses per simulated hour, the
-//! age of the oldest observation at rest, and how long one runner's deployment step (its fresh
-//! observation and a mutation) waits while the fleet is swept. Results are kept in BENCHMARKS.md.
+//! the real control loop on tokio's paused clock, with the budget (the defaults of
+//! `controller.aws.maxRequestsPerSecond`) for `SWITCHYARD_BENCH_MINUTES` simulated minutes
+//! (default 60) and without it for at most 10 (the throttling storm costs far more CPU per
+//! simulated minute). Prints the throttled responses per simulated hour, the age of the oldest
+//! observation at rest, how long one runner's deployment step (its fresh observation and a
+//! mutation) waits while the fleet is swept, and how long one runner's whole deployment through
+//! the loop takes meanwhile. Results are kept in BENCHMARKS.md.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +20,7 @@ use switchyard::cloud::sim::{RunnerWorld, SimCloud};
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail, NoObserver};
 use switchyard::config::{self, Config};
 use switchyard::controller::Controller;
-use switchyard::core::{RunnerObservation, RunnerSpec, Shard, Step};
+use switchyard::core::{MARK_TAG, RunnerObservation, RunnerSpec, Shard, Step};
 use switchyard::telemetry::{Health, Metrics, StatusBoard};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +29,10 @@ const LIVE: &str =
     r#"{"active_shard":"blue","deployment_ts":"2026-01-01T00:00:00Z","deployed_shards":["blue"]}"#;
 /// How often a deployment step is tried while the fleet is swept.
 const STEP_EVERY: Duration = Duration::from_secs(7);
+/// When runner-0 is told to deploy green, from the start.
+const DEPLOY_AT: Duration = Duration::from_secs(180);
+/// The defaults' grace, stability, post-switch check and drain, and the simulated termination.
+const MANDATED: Duration = Duration::from_secs(60 + 120 + 30 + 60 + 2);
 
 fn fleet_file(runners: usize) -> String {
     let mut text = String::from(
@@ -102,11 +108,15 @@ struct Figures {
     oldest: Vec<Duration>,
     /// The first moment every runner had been observed.
     all_seen_after: Option<Duration>,
-    /// A deployment step's fresh observation and mutation, while a sweep was under way.
+    /// A deployment step's fresh observation and mutation.
     steps: Vec<Duration>,
+    /// Of those, the ones taken while a sweep was under way.
+    steps_during_sweeps: usize,
     steps_failed: usize,
-    /// The same fresh observation sent at a sweep's priority.
-    queued: Vec<Duration>,
+    /// Runners never observed by the end.
+    never_observed: usize,
+    /// runner-0's blue -> green, from the edit to the world converged.
+    deployment: Option<Duration>,
 }
 
 fn run(config: &Config, budget: bool, minutes: u64) -> Figures {
@@ -149,7 +159,7 @@ fn run(config: &Config, budget: bool, minutes: u64) -> Figures {
             Health::new(sync),
             Arc::new(config.clone()),
         );
-        let (_tx, rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
+        let (tx, rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
         let cancel = CancellationToken::new();
         let started = Instant::now();
         let end = started + Duration::from_secs(60 * minutes);
@@ -158,25 +168,45 @@ fn run(config: &Config, budget: bool, minutes: u64) -> Figures {
         let mut figures = Figures::default();
         let mut next_step = started + STEP_EVERY;
         let mut probe = 0;
+        let mut deploying: Option<Instant> = None;
         while Instant::now() < end {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let now = Instant::now();
-            let oldest = {
+            // A runner never observed counts as observed at the start.
+            let (oldest, never) = {
                 let seen = cloud.observed_at.lock().unwrap();
-                seen.iter()
-                    .map(|at| at.map(|at| now - at))
-                    .try_fold(Duration::ZERO, |max, age| age.map(|a| max.max(a)))
+                let oldest = seen.iter().map(|at| now - at.unwrap_or(started)).max();
+                (
+                    oldest.unwrap_or_default(),
+                    seen.iter().filter(|at| at.is_none()).count(),
+                )
             };
-            match (oldest, figures.all_seen_after) {
-                (Some(age), Some(_)) => figures.oldest.push(age),
-                (Some(_), None) => figures.all_seen_after = Some(now - started),
-                (None, _) => {}
+            figures.never_observed = never;
+            match figures.all_seen_after {
+                Some(_) => figures.oldest.push(oldest),
+                None if never == 0 => figures.all_seen_after = Some(now - started),
+                None => {}
             }
-            if now >= next_step && cloud.sweeping.load(Ordering::SeqCst) > 0 {
+            if now - started >= DEPLOY_AT && deploying.is_none() && figures.deployment.is_none() {
+                let mut edited = config.clone();
+                edited.runners[0].active_shard = Shard::Green;
+                tx.send(Arc::new(edited)).unwrap();
+                deploying = Some(now);
+            }
+            if let Some(edit) = deploying
+                && converged_green(&sim, &config.runners[0])
+            {
+                figures.deployment = Some(now - edit);
+                deploying = None;
+            }
+            if now >= next_step {
                 next_step = now + STEP_EVERY;
-                // A runner spread over the fleet; its green shard is already at zero, so the
-                // mutation changes nothing the controller would react to.
-                let spec = &config.runners[(probe * 7919) % config.runners.len()];
+                if cloud.sweeping.load(Ordering::SeqCst) > 0 {
+                    figures.steps_during_sweeps += 1;
+                }
+                // Runners spread over the fleet (not runner-0); their green shard is already at
+                // zero, so the mutation changes nothing the controller would react to.
+                let spec = &config.runners[1 + (probe * 7919) % (config.runners.len() - 1)];
                 probe += 1;
                 let step = Instant::now();
                 let done = async {
@@ -193,10 +223,6 @@ fn run(config: &Config, budget: bool, minutes: u64) -> Figures {
                     Ok(_) => figures.steps.push(step.elapsed()),
                     Err(_) => figures.steps_failed += 1,
                 }
-                let queued = Instant::now();
-                if sim.observe(&[spec], Detail::Full).await.is_ok() {
-                    figures.queued.push(queued.elapsed());
-                }
             }
         }
         cancel.cancel();
@@ -205,6 +231,20 @@ fn run(config: &Config, budget: bool, minutes: u64) -> Figures {
         figures.throttled = sim.over_quota();
         figures
     })
+}
+
+/// The world says the deployment is over: the record names green, blue has no instances left,
+/// and green carries no deployment mark.
+fn converged_green(sim: &SimCloud, spec: &RunnerSpec) -> bool {
+    let record = sim
+        .parameter(&spec.status_parameter)
+        .map(|(value, _)| value)
+        .unwrap_or_default();
+    let blue = sim.asg(&spec.shards[Shard::Blue].auto_scaling_group);
+    let green = sim.asg(&spec.shards[Shard::Green].auto_scaling_group);
+    record.contains(r#""active_shard":"green""#)
+        && blue.is_some_and(|b| b.desired_capacity == 0 && b.instances.is_empty())
+        && green.is_some_and(|g| !g.tags.contains_key(MARK_TAG))
 }
 
 fn secs(d: Duration) -> String {
@@ -246,9 +286,12 @@ fn main() {
     let rates = RequestRates::default();
 
     println!(
-        "budget: {runners} runners at rest on the simulated cloud with AWS's quotas (SSM reads 40/s; ELB and Auto Scaling describes: bucket 40, 10/s), syncInterval 30s, {minutes} simulated minutes"
+        "budget: {runners} runners at rest on the simulated cloud with AWS's quotas (SSM reads 40/s; ELB and Auto Scaling describes: bucket 40, 10/s), syncInterval 30s; runner-0 deploys blue -> green {} s in (mandated waits {} s)",
+        DEPLOY_AT.as_secs(),
+        MANDATED.as_secs()
     );
     for budget in [false, true] {
+        let minutes = if budget { minutes } else { minutes.min(10) };
         let wall = WallInstant::now();
         let f = run(&config, budget, minutes);
         let per_hour = |n: u64| n as f64 * 60.0 / minutes as f64;
@@ -260,7 +303,7 @@ fn main() {
         } else {
             "without the budget".to_owned()
         };
-        println!("  {name}:");
+        println!("  {name}, {minutes} simulated minutes:");
         println!(
             "    throttled responses: {:.0} per simulated hour ({} of {} requests)",
             per_hour(f.throttled),
@@ -269,21 +312,32 @@ fn main() {
         );
         match f.all_seen_after {
             Some(after) => println!(
-                "    every runner observed after {}; oldest observation at rest since: {}",
+                "    every runner observed after {}; then the oldest observation at rest was {}",
                 secs(after),
                 summary(&f.oldest, secs)
             ),
-            None => println!("    some runner was never observed"),
+            None => println!(
+                "    {} of {runners} runners never observed",
+                f.never_observed
+            ),
         }
         println!(
-            "    one runner's deployment step (fresh observation + mutation) while the fleet is swept: waited {}; failed {}",
+            "    one runner's deployment step (fresh observation + mutation), every {} s ({} of them while a sweep was under way): waited {}; throttled {}",
+            STEP_EVERY.as_secs(),
+            f.steps_during_sweeps,
             summary(&f.steps, ms),
             f.steps_failed
         );
-        println!(
-            "    the same fresh observation at a sweep's priority: waited {}",
-            summary(&f.queued, ms)
-        );
+        match f.deployment {
+            Some(took) => println!(
+                "    runner-0's deployment through the loop: {} from the edit to converged = {:.2} x the mandated waits",
+                secs(took),
+                took.as_secs_f64() / MANDATED.as_secs_f64()
+            ),
+            None => {
+                println!("    runner-0's deployment through the loop: not converged by the end")
+            }
+        }
         println!("    wall time: {:.1?}", wall.elapsed());
     }
 }
