@@ -278,8 +278,11 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let runners = env("SWITCHYARD_BENCH_RUNNERS", 10_000) as usize;
-    let minutes = env("SWITCHYARD_BENCH_MINUTES", 60).max(1);
+    // `cargo bench` passes --bench; `cargo test --all-targets` (make test) runs this without it,
+    // in a debug build: a small fleet for a few minutes only shows that it still runs.
+    let full = std::env::args().any(|a| a == "--bench");
+    let runners = env("SWITCHYARD_BENCH_RUNNERS", if full { 10_000 } else { 300 }).max(2) as usize;
+    let minutes = env("SWITCHYARD_BENCH_MINUTES", if full { 60 } else { 4 }).max(1);
     let mut config = config::parse(&fleet_file(runners), std::path::Path::new("fleet.yaml"))
         .expect("valid fleet");
     converged(&mut config);
@@ -290,6 +293,9 @@ fn main() {
         DEPLOY_AT.as_secs(),
         MANDATED.as_secs()
     );
+    if !full {
+        println!("  (a short run; `cargo bench --bench budget` runs the full size)");
+    }
     for budget in [false, true] {
         let minutes = if budget { minutes } else { minutes.min(10) };
         let wall = WallInstant::now();
