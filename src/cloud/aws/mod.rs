@@ -4,7 +4,8 @@
 //! Retries belong to the SDK alone (standard mode, configured once in `connect`); every call
 //! has an attempt and an operation timeout. A call that times out is reported as
 //! `CloudError::Timeout` and never repeated here: the controller decides from a fresh
-//! observation. The SDK repeats a mutation only when it was not applied (`retry`).
+//! observation. The SDK repeats a mutation only when it was not applied (`retry`). Every call
+//! first waits for its service's API budget (`cloud::budget`), in `AwsCloud::call`.
 
 mod apply;
 mod clients;
