@@ -128,6 +128,7 @@ fn settings(endpoint: &str) -> AwsSettings {
         region: REGION.to_string(),
         expected_account_id: ACCOUNT.to_string(),
         endpoint_url: Some(endpoint.to_string()),
+        max_requests_per_second: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use switchyard::clock::Clock;
 use switchyard::cloud::aws::AwsCloud;
+use switchyard::cloud::budget::Budget;
 use switchyard::cloud::sim::SimCloud;
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use switchyard::config::{CloudKind, Config};
@@ -23,10 +24,23 @@ impl AnyCloud {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<AnyCloud> {
         match config.controller.cloud {
-            CloudKind::Simulated => Ok(AnyCloud::Simulated(
-                SimCloud::new(&config.controller.simulated, &config.runners, clock)
-                    .with_observer(observer),
-            )),
+            CloudKind::Simulated => {
+                let sim = SimCloud::new(&config.controller.simulated, &config.runners, clock)
+                    .with_observer(Arc::clone(&observer));
+                // A world that throttles like AWS gets the budget the AWS adapter keeps.
+                if !config.controller.simulated.api_quotas {
+                    return Ok(AnyCloud::Simulated(sim));
+                }
+                let rates = config
+                    .controller
+                    .aws
+                    .as_ref()
+                    .map(|aws| aws.max_requests_per_second)
+                    .unwrap_or_default();
+                Ok(AnyCloud::Simulated(
+                    sim.with_budget(Arc::new(Budget::new(&rates, observer))),
+                ))
+            }
             CloudKind::Aws => {
                 let settings = config
                     .controller

@@ -203,7 +203,7 @@ impl Session {
 
     /// A fresh, full observation of one runner, as an operator's command acts on.
     pub async fn observe(&self, spec: &RunnerSpec) -> anyhow::Result<RunnerObservation> {
-        observe_one(&self.cloud, spec, Detail::Full)
+        observe_one(&self.cloud, spec, Detail::Fresh)
             .await
             .with_context(|| format!("observing runner {}", spec.name))
     }

@@ -2,6 +2,7 @@
 //! pieces. The controller cannot tell them apart.
 
 pub mod aws;
+pub mod budget;
 pub mod sim;
 
 use std::future::Future;
@@ -17,9 +18,18 @@ use crate::lease::Standing;
 pub enum Detail {
     /// At rest: target health may be skipped for shards whose ASG uses ELB health checks.
     Light,
-    /// Mid-deployment and before every mutation: everything, including target health of every
-    /// shard that has capacity.
+    /// Mid-deployment: everything, including target health of every shard that has capacity.
     Full,
+    /// What `Full` reads, taken right before a mutation: its requests go ahead of sweeps in the
+    /// API budget (`budget::Priority::Step`).
+    Fresh,
+}
+
+impl Detail {
+    /// Whether target health is read for every shard that has capacity.
+    pub fn is_full(self) -> bool {
+        matches!(self, Detail::Full | Detail::Fresh)
+    }
 }
 
 /// What a successful mutation reports back.
@@ -108,6 +118,18 @@ pub trait RequestObserver: Send + Sync + 'static {
         outcome: &'static str,
         elapsed: Duration,
     );
+
+    /// `delta` more (or fewer) requests wait for `service`'s API budget at `priority`.
+    fn budget_waiting(&self, _service: &'static str, _priority: budget::Priority, _delta: i64) {}
+
+    /// A request waited `waited` for `service`'s API budget.
+    fn budget_waited(
+        &self,
+        _service: &'static str,
+        _priority: budget::Priority,
+        _waited: Duration,
+    ) {
+    }
 }
 
 /// For tests and one-shot commands that do not export metrics.

@@ -10,6 +10,7 @@ use serde_saphyr::Spanned;
 use super::error::ConfigProblem;
 use super::raw::HumanDuration;
 use super::{AwsSettings, CloudKind};
+use crate::cloud::budget::DEFAULT_DYNAMODB;
 use crate::lease::{DEFAULT_LEASE_NAME, LeaseSettings, Timing};
 
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -174,6 +175,8 @@ pub fn resolve(
             lease_duration,
             renew_interval,
         },
+        max_requests_per_second: aws
+            .map_or(DEFAULT_DYNAMODB, |a| a.max_requests_per_second.dynamodb),
     })
 }
 
@@ -234,6 +237,7 @@ renewInterval: 5s",
                     lease_duration: Duration::from_secs(15),
                     renew_interval: Duration::from_secs(5),
                 },
+                max_requests_per_second: 10,
             })
         );
     }

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::cloud::budget::RequestRates;
 use crate::cloud::sim::SimSettings;
 use crate::core::RunnerSpec;
 use crate::lease::LeaseSettings;
@@ -39,6 +40,8 @@ pub struct AwsSettings {
     pub region: String,
     pub expected_account_id: String,
     pub endpoint_url: Option<String>,
+    /// `maxRequestsPerSecond`: the API budget per service (docs/operations.md).
+    pub max_requests_per_second: RequestRates,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde_saphyr::Spanned;
 
 use super::resolve::SetKeys;
+use crate::cloud::budget::{
+    DEFAULT_AUTOSCALING, DEFAULT_DYNAMODB, DEFAULT_ELBV2, DEFAULT_SSM, DEFAULT_STS, MAX_RATE,
+};
 use crate::cloud::sim::SimSettings;
 use crate::core::{RunnerSettings, Shard};
 
@@ -76,6 +79,31 @@ pub struct RawAws {
     /// A local AWS-compatible endpoint, for tests.
     #[schemars(with = "Option<String>")]
     pub endpoint_url: Option<Spanned<String>>,
+    /// The API budget: requests per second switchyard sends to each service at most. Defaults
+    /// sit below AWS's default quotas.
+    #[serde(default)]
+    pub max_requests_per_second: RawRequestRates,
+}
+
+/// `controller.aws.maxRequestsPerSecond`: whole requests per second, per service.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestRates {
+    /// SSM (GetParameters, PutParameter); AWS's default quota for reads is 40/s.
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_RATE), extend("default" = DEFAULT_SSM))]
+    pub ssm: Option<Spanned<u32>>,
+    /// Auto Scaling; its describe calls refill at about 10/s.
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_RATE), extend("default" = DEFAULT_AUTOSCALING))]
+    pub autoscaling: Option<Spanned<u32>>,
+    /// Elastic Load Balancing; its describe calls refill at 10/s.
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_RATE), extend("default" = DEFAULT_ELBV2))]
+    pub elbv2: Option<Spanned<u32>>,
+    /// STS (GetCallerIdentity).
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_RATE), extend("default" = DEFAULT_STS))]
+    pub sts: Option<Spanned<u32>>,
+    /// DynamoDB, for the lease of leader election.
+    #[schemars(with = "Option<u32>", range(min = 1, max = MAX_RATE), extend("default" = DEFAULT_DYNAMODB))]
+    pub dynamodb: Option<Spanned<u32>>,
 }
 
 /// The keys of `defaults`; every one of them may also be set on a runner.

@@ -10,9 +10,10 @@ use serde_saphyr::Spanned;
 use super::error::ConfigProblem;
 use super::raw::{
     DEFAULT_LISTEN, DEFAULT_STATUS_PARAMETER, DEFAULT_SYNC_INTERVAL, DEFAULT_TRANSITION_INTERVAL,
-    HumanDuration, RawAws, RawCloud, RawController, RawFile, RawRunner,
+    HumanDuration, RawAws, RawCloud, RawController, RawFile, RawRequestRates, RawRunner,
 };
 use super::{AwsSettings, CloudKind, Config, ControllerConfig};
+use crate::cloud::budget::{MAX_RATE, RequestRates};
 use crate::core::{Listener, RunnerSettings, RunnerSpec, ShardPair, ShardSpec};
 
 pub const MAX_NAME_LEN: usize = 63;
@@ -201,7 +202,34 @@ fn resolve_aws(raw: &RawAws, problems: &mut Problems) -> AwsSettings {
         region: region.to_owned(),
         expected_account_id: account.clone(),
         endpoint_url,
+        max_requests_per_second: request_rates(&raw.max_requests_per_second, problems),
     }
+}
+
+fn request_rates(raw: &RawRequestRates, problems: &mut Problems) -> RequestRates {
+    let mut rates = RequestRates::default();
+    for (key, slot, value) in [
+        ("ssm", &mut rates.ssm, &raw.ssm),
+        ("autoscaling", &mut rates.autoscaling, &raw.autoscaling),
+        ("elbv2", &mut rates.elbv2, &raw.elbv2),
+        ("sts", &mut rates.sts, &raw.sts),
+        ("dynamodb", &mut rates.dynamodb, &raw.dynamodb),
+    ] {
+        let Some(v) = value else { continue };
+        if (1..=MAX_RATE).contains(&v.value) {
+            *slot = v.value;
+        } else {
+            problems.at(
+                format!("controller.aws.maxRequestsPerSecond.{key}"),
+                Some(v),
+                format!(
+                    "{} is out of range: requests per second must be between 1 and {MAX_RATE}",
+                    v.value
+                ),
+            );
+        }
+    }
+    rates
 }
 
 /// The keys of `defaults` that a section (`defaults` itself or one runner) sets explicitly.

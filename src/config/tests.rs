@@ -287,11 +287,88 @@ runners:
             region: "eu-west-1".into(),
             expected_account_id: "012345678901".into(),
             endpoint_url: Some("http://127.0.0.1:5000".into()),
+            max_requests_per_second: Default::default(),
         })
     );
     for r in &config.runners {
         assert_eq!(r.expected_account_id.as_deref(), Some("012345678901"));
     }
+}
+
+fn aws_with_budget(budget: &str) -> String {
+    let mut text = "controller:
+  cloud: aws
+  aws:
+    region: eu-west-1
+    expectedAccountId: \"012345678901\"
+    maxRequestsPerSecond:"
+        .to_owned();
+    if budget.is_empty() {
+        text.push_str(" {}");
+    }
+    text.push('\n');
+    for line in budget.lines().filter(|l| !l.trim().is_empty()) {
+        text.push_str("      ");
+        text.push_str(line.trim_start());
+        text.push('\n');
+    }
+    text + "runners:\n" + &runner("a", "")
+}
+
+#[test]
+fn the_api_budget_defaults_below_aws_quotas_and_takes_each_service_apart() {
+    let defaults = crate::cloud::budget::RequestRates::default();
+    assert_eq!(
+        defaults.services(),
+        [
+            ("ssm", 30),
+            ("autoscaling", 8),
+            ("elbv2", 8),
+            ("sts", 10),
+            ("dynamodb", 10)
+        ]
+    );
+    let rates = |text: &str| ok(text).controller.aws.unwrap().max_requests_per_second;
+    assert_eq!(rates(&aws_with_budget("")), defaults);
+    let set = rates(&aws_with_budget("ssm: 100\nelbv2: 5"));
+    assert_eq!((set.ssm, set.elbv2), (100, 5));
+    assert_eq!((set.autoscaling, set.sts, set.dynamodb), (8, 10, 10));
+}
+
+#[test]
+fn an_api_budget_out_of_range_or_for_an_unknown_service_names_the_key_and_line() {
+    let zero = problem_at(
+        &aws_with_budget("ssm: 30\nelbv2: 0"),
+        "controller.aws.maxRequestsPerSecond.elbv2",
+    );
+    assert_eq!(zero.line, Some(8), "{zero:?}");
+    assert_eq!(
+        zero.message,
+        "0 is out of range: requests per second must be between 1 and 10000"
+    );
+    let huge = problem_at(
+        &aws_with_budget("dynamodb: 20000"),
+        "controller.aws.maxRequestsPerSecond.dynamodb",
+    );
+    assert_eq!(huge.line, Some(7), "{huge:?}");
+    let all = problems(&aws_with_budget("ec2: 5"));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (all[0].path.as_str(), all[0].line),
+        ("controller.aws.maxRequestsPerSecond.ec2", Some(7)),
+        "{all:?}"
+    );
+    assert!(
+        all[0]
+            .message
+            .contains("ssm, autoscaling, elbv2, sts, dynamodb"),
+        "{all:?}"
+    );
+    let fraction = problems(&aws_with_budget("ssm: 2.5"));
+    assert_eq!(
+        fraction[0].path, "controller.aws.maxRequestsPerSecond.ssm",
+        "{fraction:?}"
+    );
 }
 
 #[test]
@@ -809,6 +886,7 @@ fn restart_only_changes_are_named() {
         region: "us-east-1".into(),
         expected_account_id: "123456789012".into(),
         endpoint_url: None,
+        max_requests_per_second: Default::default(),
     });
     let message = restart_only_change(&base, &cloud).unwrap();
     assert!(

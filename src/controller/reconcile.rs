@@ -148,7 +148,7 @@ async fn act<C: Cloud>(
     if ctx.cancel.is_cancelled() {
         return Acted::Skipped(first);
     }
-    let fresh = match observe_one(ctx.cloud.as_ref(), spec, Detail::Full).await {
+    let fresh = match observe_one(ctx.cloud.as_ref(), spec, Detail::Fresh).await {
         Ok(fresh) => fresh,
         Err(e) => return failed_call(ctx, spec, first, e, "observe"),
     };

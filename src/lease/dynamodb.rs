@@ -26,6 +26,7 @@ use crate::cloud::RequestObserver;
 use crate::cloud::aws::errors::{Failure, failure_of};
 use crate::cloud::aws::retry::MutationRetryClassifier;
 use crate::cloud::aws::{CONNECT_TIMEOUT, MAX_ATTEMPTS};
+use crate::cloud::budget::{Budget, Priority, RequestRates};
 
 /// One DynamoDB call, as the request metrics label it and the IAM policy grants it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,8 @@ pub struct DynamoLeaseStore {
     table: String,
     region: String,
     observer: Arc<dyn RequestObserver>,
+    /// DynamoDB's API budget; the lease's calls are steps, never held behind anything.
+    budget: Budget,
 }
 
 impl std::fmt::Debug for DynamoLeaseStore {
@@ -127,6 +130,13 @@ impl DynamoLeaseStore {
             ),
             table: settings.table.clone(),
             region: settings.region.clone(),
+            budget: Budget::new(
+                &RequestRates {
+                    dynamodb: settings.max_requests_per_second,
+                    ..RequestRates::default()
+                },
+                Arc::clone(&observer),
+            ),
             observer,
         }
     }
@@ -139,6 +149,7 @@ impl DynamoLeaseStore {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        self.budget.admit(op.service, Priority::Step).await;
         let started = Instant::now();
         let result = request.await.map_err(|e| self.error(op, failure_of(e)));
         let outcome = match &result {

@@ -14,4 +14,6 @@ pub struct LeaseSettings {
     /// One lease per set of runners (one desired-state file).
     pub lease_name: String,
     pub timing: Timing,
+    /// DynamoDB's API budget (`controller.aws.maxRequestsPerSecond.dynamodb`).
+    pub max_requests_per_second: u32,
 }

@@ -13,6 +13,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::cloud::RequestObserver;
+use crate::cloud::budget::Priority;
 use crate::core::{ConditionType, Decision, HaltReason, Phase, Shard};
 
 /// The outcomes of `switchyard_deployments_total`, created at zero for every runner so that
@@ -89,12 +90,19 @@ struct CloudOperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    service: String,
+    priority: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InvariantLabels {
     runner: String,
     invariant: String,
 }
 
 type F64Gauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+type F64Counter = Counter<f64, std::sync::atomic::AtomicU64>;
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 // A deployment spans grace period, stability window, post-switch check and drain: minutes.
@@ -145,6 +153,8 @@ pub struct Metrics {
     reconcile_errors: Family<ErrorLabels, Counter>,
     cloud_requests: Family<CloudLabels, Counter>,
     cloud_request_duration: HistogramFamily<CloudOperationLabels>,
+    budget_waiting: Family<BudgetLabels, Gauge>,
+    budget_waited: Family<BudgetLabels, F64Counter>,
     invariant_refusals: Family<InvariantLabels, Counter>,
     config_reloads: Family<OutcomeLabels, Counter>,
     config_last_reload_success: F64Gauge,
@@ -196,6 +206,8 @@ impl Metrics {
             reconcile_errors: Family::default(),
             cloud_requests: Family::default(),
             cloud_request_duration: Family::new_with_constructor(request_buckets),
+            budget_waiting: Family::default(),
+            budget_waited: Family::default(),
             invariant_refusals: Family::default(),
             config_reloads: Family::default(),
             config_last_reload_success: F64Gauge::default(),
@@ -286,6 +298,16 @@ impl Metrics {
             "cloud_request_duration_seconds",
             "Cloud API request latency",
             metrics.cloud_request_duration.clone(),
+        );
+        r.register(
+            "api_budget_waiting_requests",
+            "Requests waiting for the API budget of their service, by priority (step, sweep)",
+            metrics.budget_waiting.clone(),
+        );
+        r.register(
+            "api_budget_wait_seconds",
+            "Time requests spent waiting for the API budget of their service",
+            metrics.budget_waited.clone(),
         );
         r.register(
             "invariant_refusals",
@@ -590,6 +612,25 @@ impl RequestObserver for Metrics {
                 operation: operation.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn budget_waiting(&self, service: &'static str, priority: Priority, delta: i64) {
+        self.budget_waiting
+            .get_or_create(&budget_labels(service, priority))
+            .inc_by(delta);
+    }
+
+    fn budget_waited(&self, service: &'static str, priority: Priority, waited: Duration) {
+        self.budget_waited
+            .get_or_create(&budget_labels(service, priority))
+            .inc_by(waited.as_secs_f64());
+    }
+}
+
+fn budget_labels(service: &str, priority: Priority) -> BudgetLabels {
+    BudgetLabels {
+        service: service.to_owned(),
+        priority: priority.as_str().to_owned(),
     }
 }
 

@@ -262,6 +262,36 @@ fn every_spec_metric_is_rendered_with_its_labels() {
 }
 
 #[test]
+fn the_api_budget_exports_who_waits_and_for_how_long() {
+    use crate::cloud::budget::Priority;
+    let m = Metrics::new("0");
+    m.budget_waiting("ssm", Priority::Sweep, 3);
+    m.budget_waiting("ssm", Priority::Step, 1);
+    m.budget_waiting("ssm", Priority::Step, -1);
+    m.budget_waited("ssm", Priority::Step, Duration::from_millis(250));
+    m.budget_waited("ssm", Priority::Step, Duration::from_millis(500));
+    let text = m.encode();
+    for (series, want) in [
+        (
+            r#"switchyard_api_budget_waiting_requests{service="ssm",priority="sweep"}"#,
+            3.0,
+        ),
+        (
+            r#"switchyard_api_budget_waiting_requests{service="ssm",priority="step"}"#,
+            0.0,
+        ),
+        (
+            r#"switchyard_api_budget_wait_seconds_total{service="ssm",priority="step"}"#,
+            0.75,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(want), "{series} in\n{text}");
+    }
+    assert!(text.contains("# TYPE switchyard_api_budget_waiting_requests gauge\n"));
+    assert!(text.contains("# TYPE switchyard_api_budget_wait_seconds counter\n"));
+}
+
+#[test]
 fn phase_halt_and_conditions_are_one_hot() {
     let m = Metrics::new("0");
     m.observe_decision(

@@ -4,7 +4,8 @@
 //! Retries belong to the SDK alone (standard mode, configured once in `connect`); every call
 //! has an attempt and an operation timeout. A call that times out is reported as
 //! `CloudError::Timeout` and never repeated here: the controller decides from a fresh
-//! observation. The SDK repeats a mutation only when it was not applied (`retry`).
+//! observation. The SDK repeats a mutation only when it was not applied (`retry`). Every call
+//! first waits for its service's API budget (`cloud::budget`), in `AwsCloud::call`.
 
 mod apply;
 mod clients;
@@ -32,6 +33,7 @@ use thiserror::Error;
 use self::clients::Clients;
 use self::credentials::CredentialCache;
 use self::operations::{Effect, GET_CALLER_IDENTITY, Operation};
+use crate::cloud::budget::{Budget, Priority};
 use crate::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use crate::config::AwsSettings;
 use crate::core::{HealthCheckSettings, RunnerObservation, RunnerSpec, Step};
@@ -107,6 +109,8 @@ struct CachedSettings {
 }
 
 pub struct AwsCloud {
+    /// Every request waits here first (`call`).
+    budget: Budget,
     reads: Clients,
     mutations: Clients,
     observer: Arc<dyn RequestObserver>,
@@ -223,6 +227,7 @@ impl AwsCloud {
             .identity_cache(IdentityCache::no_cache())
             .build();
         AwsCloud {
+            budget: Budget::new(&settings.max_requests_per_second, Arc::clone(&observer)),
             reads: Clients::new(&config, Effect::Read),
             mutations: Clients::new(&config, Effect::Mutation),
             observer,
@@ -254,10 +259,11 @@ impl AwsCloud {
         F: Future<Output = Result<T, SdkError<E>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let clients = match op.effect {
-            Effect::Read => &self.reads,
-            Effect::Mutation => &self.mutations,
+        let (clients, priority) = match op.effect {
+            Effect::Read => (&self.reads, Priority::current()),
+            Effect::Mutation => (&self.mutations, Priority::Step),
         };
+        self.budget.admit(op.service, priority).await;
         let started = Instant::now();
         let result = request(clients)
             .await
@@ -402,7 +408,9 @@ impl Cloud for AwsCloud {
         runners: &[&RunnerSpec],
         detail: Detail,
     ) -> Result<Vec<RunnerObservation>, CloudError> {
-        self.observe_runners(runners, detail).await
+        Priority::of(detail)
+            .scope(self.observe_runners(runners, detail))
+            .await
     }
 
     async fn apply(&self, runner: &RunnerSpec, step: &Step) -> Result<Applied, CloudError> {
@@ -421,6 +429,7 @@ mod tests {
             region: region.to_string(),
             expected_account_id: "123456789012".to_string(),
             endpoint_url: endpoint.map(str::to_string),
+            max_requests_per_second: Default::default(),
         }
     }
 

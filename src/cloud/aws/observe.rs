@@ -352,7 +352,7 @@ impl AwsCloud {
                 let fresh = cache
                     .get(*arn)
                     .is_some_and(|c| c.read_at.elapsed() < TARGET_GROUP_SETTINGS_TTL);
-                !fresh || (detail == Detail::Full && !health_of.contains(*arn))
+                !fresh || (detail.is_full() && !health_of.contains(*arn))
             })
             .cloned()
             .collect()
@@ -559,7 +559,7 @@ where
 
 /// At rest, instances of an ELB-checked group already carry the target health.
 fn needs_target_health(asg: &AsgObservation, detail: Detail) -> bool {
-    asg.has_capacity() && (detail == Detail::Full || asg.health_check_type != "ELB")
+    asg.has_capacity() && (detail.is_full() || asg.health_check_type != "ELB")
 }
 
 fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {

@@ -349,6 +349,7 @@ async fn cloud(fake: &FakeAws) -> AwsCloud {
         region: "us-east-1".to_string(),
         expected_account_id: "123456789012".to_string(),
         endpoint_url: Some("http://127.0.0.1:9".to_string()),
+        max_requests_per_second: Default::default(),
     };
     let config = AwsCloud::loader(&settings)
         .unwrap()

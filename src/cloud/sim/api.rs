@@ -1,23 +1,16 @@
-//! The `Cloud` interface over the simulated world: the requests the AWS adapter makes, batched
-//! the same way (docs/operations.md), with the same outcomes and errors.
+//! The `Cloud` interface over the simulated world: the requests the AWS adapter makes (reads in
+//! `observe`), with the same outcomes and errors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
 use super::faults::Fault;
 use super::world::World;
 use super::{Request, SimCloud};
+use crate::cloud::budget::Priority;
 use crate::cloud::{Applied, Cloud, CloudError, Detail};
-use crate::core::{
-    Found, Listener, ListenerObservation, MARK_TAG, RecordObservation, RunnerObservation,
-    RunnerSpec, Shard, ShardObservation, ShardPair, Step, TargetGroupObservation,
-};
-
-const SSM_BATCH: usize = 10;
-const ASG_BATCH: usize = 100;
-const TARGET_GROUP_BATCH: usize = 20;
-const LISTENER_BATCH: usize = 20;
+use crate::core::{Found, Listener, MARK_TAG, RunnerObservation, RunnerSpec, Shard, Step};
 
 /// What a request does besides its own effect.
 enum Twist {
@@ -52,6 +45,17 @@ impl World {
                 outcome,
             })
         };
+        if let Some(quotas) = &self.quotas
+            && !quotas.admit(service, operation)
+        {
+            self.over_quota += 1;
+            record("throttled");
+            return Err(CloudError::Throttled {
+                service,
+                operation,
+                message: "ThrottlingException: Rate exceeded".to_owned(),
+            });
+        }
         let twist = match self.faults.take(service, operation) {
             None => Twist::None,
             Some(Fault::Throttled) => {
@@ -95,169 +99,6 @@ impl World {
                 result
             }
         }
-    }
-
-    fn observe(
-        &mut self,
-        log: &mut Vec<Request>,
-        runners: &[&RunnerSpec],
-        detail: Detail,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<RunnerObservation>, CloudError> {
-        if runners.is_empty() {
-            return Ok(Vec::new());
-        }
-        let parameters = unique(runners.iter().map(|r| r.status_parameter.as_str()));
-        let mut records = BTreeMap::new();
-        for batch in parameters.chunks(SSM_BATCH) {
-            self.request(log, "ssm", "GetParameters", |w, _| {
-                for &name in batch {
-                    // Missing names come back as InvalidParameters, not as an error.
-                    if let Some(p) = w.parameters.get(name) {
-                        records.insert(name, (p.value.clone(), p.version));
-                    }
-                }
-                Ok(())
-            })?;
-        }
-
-        let asg_names = unique(
-            runners
-                .iter()
-                .flat_map(|r| Shard::ALL.map(|s| r.shards[s].auto_scaling_group.as_str())),
-        );
-        let mut asgs = BTreeMap::new();
-        for batch in asg_names.chunks(ASG_BATCH) {
-            self.request(log, "autoscaling", "DescribeAutoScalingGroups", |w, _| {
-                for &name in batch {
-                    if let Some(view) = w.view_asg(name, now) {
-                        asgs.insert(name, view.observation());
-                    }
-                }
-                Ok(())
-            })?;
-        }
-
-        let tg_arns = unique(
-            runners
-                .iter()
-                .flat_map(|r| Shard::ALL.map(|s| r.shards[s].target_group_arn.as_str())),
-        );
-        let mut health_checks = BTreeMap::new();
-        let mut read_target_groups = |w: &mut Self, batch: &[&'_ str]| {
-            for &arn in batch {
-                if let Some(tg) = w.target_groups.get(arn) {
-                    health_checks.insert(arn.to_owned(), tg.health_check);
-                }
-            }
-        };
-        if detail == Detail::Full {
-            for batch in tg_arns.chunks(TARGET_GROUP_BATCH) {
-                self.request(log, "elbv2", "DescribeTargetGroups", |w, _| {
-                    read_target_groups(w, batch);
-                    Ok(())
-                })?;
-            }
-        } else {
-            // The AWS adapter caches health-check settings (refreshed every few minutes), so a
-            // light observation costs no DescribeTargetGroups call there either.
-            read_target_groups(self, &tg_arns);
-        }
-
-        let mut listeners = BTreeMap::new();
-        let listener_arns = unique(
-            runners
-                .iter()
-                .filter(|r| !r.listener.is_rule())
-                .map(|r| r.listener.arn()),
-        );
-        for batch in listener_arns.chunks(LISTENER_BATCH) {
-            self.request(log, "elbv2", "DescribeListeners", |w, _| {
-                for &arn in batch {
-                    if let Some(forward) = w.listeners.get(arn) {
-                        listeners.insert(arn, forward.clone());
-                    }
-                }
-                Ok(())
-            })?;
-        }
-        let mut rules = BTreeMap::new();
-        let rule_arns = unique(
-            runners
-                .iter()
-                .filter(|r| r.listener.is_rule())
-                .map(|r| r.listener.arn()),
-        );
-        for batch in rule_arns.chunks(LISTENER_BATCH) {
-            self.request(log, "elbv2", "DescribeRules", |w, _| {
-                for &arn in batch {
-                    if let Some(forward) = w.rules.get(arn) {
-                        rules.insert(arn, forward.clone());
-                    }
-                }
-                Ok(())
-            })?;
-        }
-
-        // ELB health checks already fold target health into instance health, so at rest it is
-        // read only where the ASG cannot tell (docs/operations.md).
-        let health_reads = unique(runners.iter().flat_map(|r| {
-            Shard::ALL.into_iter().filter_map(|s| {
-                let arn = r.shards[s].target_group_arn.as_str();
-                let asg = asgs.get(r.shards[s].auto_scaling_group.as_str())?;
-                let wanted = asg.has_capacity()
-                    && (detail == Detail::Full || asg.health_check_type != "ELB");
-                (wanted && health_checks.contains_key(arn)).then_some(arn)
-            })
-        }));
-        let mut targets = BTreeMap::new();
-        for arn in health_reads {
-            self.request(log, "elbv2", "DescribeTargetHealth", |w, _| {
-                if let Some(health) = w.target_health(arn, now) {
-                    targets.insert(arn, health);
-                }
-                Ok(())
-            })?;
-        }
-
-        Ok(runners
-            .iter()
-            .map(|r| RunnerObservation {
-                runner: r.name.clone(),
-                account_id: self.account_id.clone(),
-                record: match records.get(r.status_parameter.as_str()) {
-                    None => RecordObservation::Missing,
-                    Some((value, version)) => RecordObservation::Present {
-                        value: value.clone(),
-                        version: *version,
-                    },
-                },
-                shards: ShardPair::from_fn(|s| {
-                    let names = &r.shards[s];
-                    let arn = names.target_group_arn.as_str();
-                    ShardObservation {
-                        asg: found(asgs.get(names.auto_scaling_group.as_str()).cloned()),
-                        target_group: found(health_checks.get(arn).map(|h| {
-                            TargetGroupObservation {
-                                arn: arn.to_owned(),
-                                targets: targets.get(arn).cloned(),
-                                health_check: Some(*h),
-                            }
-                        })),
-                    }
-                }),
-                listener: found(
-                    match &r.listener {
-                        Listener::Default(arn) => listeners.get(arn.as_str()),
-                        Listener::Rule(arn) => rules.get(arn.as_str()),
-                    }
-                    .map(|forward| ListenerObservation {
-                        arn: r.listener.arn().to_owned(),
-                        forward_to: forward.clone(),
-                    }),
-                ),
-            })
-            .collect())
     }
 
     fn apply(
@@ -439,18 +280,35 @@ fn validation(operation: &'static str, message: String) -> CloudError {
     }
 }
 
-fn found<T>(value: Option<T>) -> Found<T> {
+pub(super) fn found<T>(value: Option<T>) -> Found<T> {
     value.map_or(Found::Missing, Found::Present)
 }
 
 /// First occurrences, in order: a request names each resource once.
-fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+pub(super) fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = BTreeSet::new();
     names.filter(|n| seen.insert(*n)).collect()
 }
 
+/// The services a step's requests go to, one entry per request.
+fn step_services(step: &Step) -> &'static [&'static str] {
+    match step {
+        Step::WriteRecord { .. } => &["ssm", "ssm"],
+        Step::SwitchListener { .. } => &["elbv2"],
+        Step::WriteMark { .. }
+        | Step::FailDeployment { .. }
+        | Step::DeleteMark { .. }
+        | Step::ConfigureShard { .. }
+        | Step::ScaleToZero { .. }
+        | Step::AttachTargetGroup { .. } => &["autoscaling"],
+    }
+}
+
 impl Cloud for SimCloud {
     async fn account_id(&self) -> Result<String, CloudError> {
+        if let Some(budget) = &self.budget {
+            budget.admit("sts", Priority::current()).await;
+        }
         self.requests(|w, log, _| {
             w.request(log, "sts", "GetCallerIdentity", |w, _| {
                 Ok(w.account_id.clone())
@@ -463,10 +321,19 @@ impl Cloud for SimCloud {
         runners: &[&RunnerSpec],
         detail: Detail,
     ) -> Result<Vec<RunnerObservation>, CloudError> {
-        self.requests(|w, log, now| w.observe(log, runners, detail, now))
+        Priority::of(detail)
+            .scope(self.observe_world(runners, detail))
+            .await
     }
 
+    /// The step's requests wait for their budget first and then land as one event, so that a
+    /// step is never seen half done.
     async fn apply(&self, runner: &RunnerSpec, step: &Step) -> Result<Applied, CloudError> {
+        if let Some(budget) = &self.budget {
+            for service in step_services(step) {
+                budget.admit(service, Priority::Step).await;
+            }
+        }
         self.requests(|w, log, now| w.apply(log, runner, step, now))
     }
 }

@@ -6,9 +6,13 @@ mod api;
 mod clock;
 mod faults;
 mod lease;
+mod observe;
+mod quotas;
 mod settings;
 mod world;
 
+#[cfg(test)]
+mod quota_tests;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +24,7 @@ use chrono::{DateTime, Utc};
 pub use clock::ManualClock;
 pub use faults::{CallCounts, Fault, FaultRule, FaultTarget, OPERATIONS};
 pub use lease::{LEASE_OPERATIONS, SimLeaseStore};
+pub use quotas::{DESCRIBE_BUCKET, DESCRIBE_REFILL_PER_SECOND, SSM_READS_PER_SECOND};
 pub use settings::{
     HealthCheckType, RevisionBehaviour, RunnerWorld, ShardWorld, SimSettings, WorldHealthCheck,
     WorldServing, WorldShards,
@@ -27,6 +32,7 @@ pub use settings::{
 pub use world::{AsgView, InstanceView, ParameterView, TargetGroupView, WorldSnapshot};
 
 use crate::clock::Clock;
+use crate::cloud::budget::Budget;
 use crate::cloud::{NoObserver, RequestObserver};
 use crate::core::{Listener, RunnerSpec, TargetHealth};
 use world::World;
@@ -41,6 +47,9 @@ pub struct SimCloud {
     /// DynamoDB lease tables (leader election); apart from `world`, whose snapshot describes
     /// only what the controller deploys.
     leases: Arc<Mutex<lease::LeaseTables>>,
+    /// The client-side API budget every request waits on, as the AWS adapter's do; `None`: no
+    /// request waits.
+    budget: Option<Arc<Budget>>,
 }
 
 impl std::fmt::Debug for SimCloud {
@@ -62,6 +71,9 @@ impl SimCloud {
     /// A world holding every runner's resources, in the state `settings.world` describes.
     pub fn new(settings: &SimSettings, runners: &[RunnerSpec], clock: Arc<dyn Clock>) -> SimCloud {
         let mut world = World::new(settings);
+        if settings.api_quotas {
+            world.quotas = Some(quotas::Quotas::new(Arc::clone(&clock)));
+        }
         let now = clock.now();
         for spec in runners {
             world.ensure_runner(spec, now);
@@ -71,6 +83,16 @@ impl SimCloud {
             clock,
             observer: Arc::new(NoObserver),
             leases: Arc::default(),
+            budget: None,
+        }
+    }
+
+    /// Every request of this handle (and of clones made from it afterwards) waits on `budget`
+    /// before it is sent.
+    pub fn with_budget(self, budget: Arc<Budget>) -> SimCloud {
+        SimCloud {
+            budget: Some(budget),
+            ..self
         }
     }
 
@@ -139,6 +161,11 @@ impl SimCloud {
 
     pub fn reset_calls(&self) {
         self.lock().calls.clear();
+    }
+
+    /// Requests refused so far for going beyond AWS's quotas (`apiQuotas`).
+    pub fn over_quota(&self) -> u64 {
+        self.lock().over_quota
     }
 
     // ---- reading ----

@@ -46,6 +46,11 @@ pub struct SimSettings {
     /// no status record, listener on blue).
     #[serde(default)]
     pub world: BTreeMap<String, RunnerWorld>,
+    /// Throttle like AWS's default quotas: SSM reads 40/s; ELB and Auto Scaling describe calls
+    /// a bucket of 40 refilling at 10/s. Off by default: an unthrottled world is easier to
+    /// read in a demo.
+    #[serde(default)]
+    pub api_quotas: bool,
 }
 
 impl Default for SimSettings {
@@ -56,6 +61,7 @@ impl Default for SimSettings {
             termination_time: DEFAULT_TERMINATION_TIME,
             revisions: BTreeMap::new(),
             world: BTreeMap::new(),
+            api_quotas: false,
         }
     }
 }

@@ -150,6 +150,10 @@ pub(super) struct World {
     pub created: BTreeSet<String>,
     pub faults: Faults,
     pub calls: CallCounts,
+    /// AWS's request quotas, when `apiQuotas` is on.
+    pub quotas: Option<super::quotas::Quotas>,
+    /// Requests refused by the quotas.
+    pub over_quota: u64,
 }
 
 fn to_chrono(d: Duration) -> chrono::Duration {
@@ -173,6 +177,8 @@ impl World {
             created: BTreeSet::new(),
             faults: Faults::default(),
             calls: CallCounts::new(),
+            quotas: None,
+            over_quota: 0,
         }
     }
 
