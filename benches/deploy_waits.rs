@@ -43,6 +43,9 @@ struct Waits {
     post_switch: u64,
     drain: u64,
     termination: u64,
+    /// `controller.transitionInterval`: the cadence of looks within a wait, and at the cloud's
+    /// own work (booting, terminating), whose end the controller cannot know.
+    transition: u64,
     /// The simulated cloud's `bootTime` (its default, 5 s): shorter than the grace period, so that
     /// a loop that configures the shard promptly does not wait for booting.
     boot: u64,
@@ -50,22 +53,30 @@ struct Waits {
 
 impl Waits {
     const SHORT: Waits = Waits {
-        name: "short waits (6 s grace, 6 s stability, 4 s post-switch, 4 s drain, 1 s termination)",
+        name: "short waits (6 s grace, 6 s stability, 4 s post-switch, 4 s drain, 1 s termination; transitionInterval 2 s)",
         grace: 6,
         stability: 6,
         post_switch: 4,
         drain: 4,
         termination: 1,
+        transition: 2,
         boot: 5,
+    };
+    /// The same with a `transitionInterval` no longer than the termination.
+    const SHORT_1S: Waits = Waits {
+        name: "short waits, transitionInterval 1 s",
+        transition: 1,
+        ..Waits::SHORT
     };
     /// The file's defaults; termination as the simulated cloud models it by default.
     const DEFAULTS: Waits = Waits {
-        name: "the defaults' waits (60 s grace, 120 s stability, 30 s post-switch, 60 s drain, 2 s termination)",
+        name: "the defaults' waits (60 s grace, 120 s stability, 30 s post-switch, 60 s drain, 2 s termination; transitionInterval 2 s)",
         grace: 60,
         stability: 120,
         post_switch: 30,
         drain: 60,
         termination: 2,
+        transition: 2,
         boot: 5,
     };
 
@@ -78,8 +89,8 @@ impl Waits {
 /// converged on blue (revision 1).
 fn file(waits: &Waits, runners: usize, shard: &str, revision: &str, listen: &str) -> String {
     let mut text = format!(
-        "controller:\n  cloud: simulated\n  listen: {listen}\n  syncInterval: 30s\n  transitionInterval: 2s\n  simulated:\n    bootTime: {}s\n    terminationTime: {}s\n    world:\n",
-        waits.boot, waits.termination
+        "controller:\n  cloud: simulated\n  listen: {listen}\n  syncInterval: 30s\n  transitionInterval: {}s\n  simulated:\n    bootTime: {}s\n    terminationTime: {}s\n    world:\n",
+        waits.transition, waits.boot, waits.termination
     );
     for i in 0..runners {
         text.push_str(&format!(
@@ -319,6 +330,7 @@ fn main() {
     println!("deployments and their waits (goal: edit -> Converged / waits <= 1.02)");
     for (waits, runners) in [
         (Waits::SHORT, 1),
+        (Waits::SHORT_1S, 1),
         (Waits::DEFAULTS, 1),
         (Waits::DEFAULTS, 1_000),
     ] {

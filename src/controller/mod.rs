@@ -5,6 +5,8 @@
 
 mod account;
 mod reconcile;
+#[cfg(test)]
+mod requeue_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
