@@ -259,6 +259,7 @@ fn every_family() -> Metrics {
             }),
             step: None,
             next: "halted".into(),
+            wake: None,
             memory: RunnerMemory::default(),
         },
     );

@@ -5,12 +5,15 @@
 
 mod account;
 mod reconcile;
+#[cfg(test)]
+mod requeue_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -23,7 +26,7 @@ pub use reconcile::{Context, Reconciled, RunnerState, check_write, observe_one, 
 use crate::clock::Clock;
 use crate::cloud::{Cloud, CloudError, Detail};
 use crate::config::Config;
-use crate::core::{Decision, RunnerObservation, RunnerSpec};
+use crate::core::{Decision, RunnerObservation, RunnerSpec, Step};
 use crate::lease::Standing;
 use crate::telemetry::{Event, Health, Metrics, StatusBoard};
 
@@ -36,6 +39,8 @@ struct Tracked {
     state: RunnerState,
     due: Instant,
     backoff: Option<ExponentialBackoff>,
+    /// The step the last reconcile took, if it took one.
+    last_applied: Option<Step>,
 }
 
 impl Tracked {
@@ -44,6 +49,7 @@ impl Tracked {
             state: RunnerState::default(),
             due: now,
             backoff: None,
+            last_applied: None,
         }
     }
 
@@ -315,30 +321,68 @@ async fn reconcile_tracked<C: Cloud>(
     observed_at: Instant,
 ) -> (String, Decision, Tracked) {
     let result = reconcile(ctx, spec, obs, &mut tracked.state).await;
-    requeue(&mut tracked, &spec.name, &result, intervals, observed_at);
+    let wake = result
+        .decision
+        .wake
+        .and_then(|wake| Instant::now().checked_add(until(ctx.clock.now(), wake)));
+    requeue(
+        &mut tracked,
+        &spec.name,
+        &result,
+        intervals,
+        observed_at,
+        wake,
+    );
     (spec.name.clone(), result.decision, tracked)
 }
 
-/// Mid-deployment (or just stepped): look again soon; at rest: at the sync interval; after an
-/// error: back off.
+/// When the runner is observed next. Just stepped: at once, to take the next step or start the
+/// next wait from the step's effect (unless it took the same step the time before: a world slow
+/// to show a step's effect is looked at on the cadence, not hammered). Mid-deployment: every
+/// transition interval; at rest: every sync interval; after an error: backed off. And at the
+/// latest when the timed wait the decision is in ends (`wake`), so that a deployment takes its
+/// waits and not the ticks rounding them up; observations within a wait keep their cadence.
 fn requeue(
     tracked: &mut Tracked,
     runner: &str,
     result: &Reconciled,
     (transition, sync): (Duration, Duration),
     observed_at: Instant,
+    wake: Option<Instant>,
 ) {
-    let delay = if result.error.is_some() {
-        tracked.next_backoff(runner)
-    } else {
-        tracked.backoff = None;
-        if result.decision.in_transition() || result.applied.is_some() {
-            transition
-        } else {
-            sync
+    if result.error.is_some() {
+        tracked.last_applied = None;
+        tracked.due = observed_at + tracked.next_backoff(runner);
+        return;
+    }
+    tracked.backoff = None;
+    let delay = match &result.applied {
+        Some(step)
+            if !tracked
+                .last_applied
+                .as_ref()
+                .is_some_and(|l| repeats(l, step)) =>
+        {
+            Duration::ZERO
         }
+        Some(_) => transition,
+        None if result.decision.in_transition() => transition,
+        None => sync,
     };
-    tracked.due = observed_at + delay;
+    tracked.last_applied = result.applied.clone();
+    tracked.due = wake.map_or(observed_at + delay, |wake| wake.min(observed_at + delay));
+}
+
+/// The same kind of step on the same shard.
+fn repeats(last: &Step, step: &Step) -> bool {
+    last.name() == step.name() && last.shard() == step.shard()
+}
+
+/// From `now` to `wake` on the wall clock, as a delay for the loop's timer: rounded up to the
+/// timer's millisecond, so that the pass it starts never reads a clock short of `wake`.
+fn until(now: DateTime<Utc>, wake: DateTime<Utc>) -> Duration {
+    let ahead = (wake - now).to_std().unwrap_or(Duration::ZERO);
+    Duration::from_millis(u64::try_from(ahead.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX))
 }
 
 async fn observe_batch<C: Cloud>(

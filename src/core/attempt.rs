@@ -70,8 +70,9 @@ impl<'a> Attempt<'a> {
         let stage = self.stage(switched, now);
         self.track(memory, stage, now);
         match stage {
-            Stage::Grace { until } => Plan::wait(
+            Stage::Grace { until } => Plan::wait_until(
                 Phase::WaitingForGracePeriod,
+                self.before_deadline(until),
                 format!("health of {} is not judged until {until}", self.shard),
             ),
             Stage::Stability => self.stability(memory, now),
@@ -81,6 +82,12 @@ impl<'a> Attempt<'a> {
 
     fn deadline(&self) -> DateTime<Utc> {
         self.mark.started + self.spec.settings.progress_deadline
+    }
+
+    /// The end of a wait before the switch, or the progress deadline if that comes first: the
+    /// attempt fails at its deadline rather than at the next look after it.
+    fn before_deadline(&self, until: DateTime<Utc>) -> DateTime<Utc> {
+        until.min(self.deadline())
     }
 
     /// Traffic was moved to the shard. On a first deployment the listener may name the new
@@ -176,8 +183,10 @@ impl<'a> Attempt<'a> {
     fn stability(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> Plan {
         let (f, shard) = (self.facts, self.shard);
         let Some(streak) = memory.healthy_streak.as_ref().filter(|_| f.healthy) else {
-            return Plan::wait(
+            // When the shard turns healthy is the cloud's business; only the deadline is timed.
+            return Plan::wait_until(
                 Phase::WaitingForStability,
+                self.deadline(),
                 format!(
                     "{shard} not healthy yet: {} of {} healthy targets (deadline {})",
                     f.healthy_targets,
@@ -188,8 +197,11 @@ impl<'a> Attempt<'a> {
         };
         let stable_at = streak.since + self.spec.settings.stability_duration;
         if now < stable_at {
-            return Plan::wait(
+            // Looked at again when the window ends: the streak is judged on an observation
+            // made at that instant, the last of the window.
+            return Plan::wait_until(
                 Phase::WaitingForStability,
+                self.before_deadline(stable_at),
                 format!(
                     "{shard} healthy since {}; stable at {stable_at}",
                     streak.since
@@ -197,9 +209,12 @@ impl<'a> Attempt<'a> {
             );
         }
         if f.serving {
-            // A first deployment onto the shard the listener already names: no switch to make.
-            return Plan::wait(
+            // A first deployment onto the shard the listener already names: no switch to make;
+            // the verification `track` started runs from now.
+            let verified = memory.verified_since.as_ref().map_or(now, |s| s.since);
+            return Plan::wait_until(
                 Phase::VerifyingAfterSwitch,
+                verified + self.spec.settings.post_switch_check,
                 format!("{shard} stable and already serving; verifying it stays healthy"),
             );
         }
@@ -211,8 +226,9 @@ impl<'a> Attempt<'a> {
         let since = memory.verified_since.as_ref().map_or(now, |s| s.since);
         let until = since + self.spec.settings.post_switch_check;
         if now < until {
-            return Plan::wait(
+            return Plan::wait_until(
                 Phase::VerifyingAfterSwitch,
+                until,
                 format!(
                     "{} serving; verifying it stays healthy until {until}",
                     self.shard

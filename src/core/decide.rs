@@ -22,14 +22,28 @@ pub(super) struct Plan {
     phase: Phase,
     step: Option<Step>,
     pub(super) next: String,
+    /// When the timed wait ends (`Decision::wake`).
+    wake: Option<DateTime<Utc>>,
 }
 
 impl Plan {
+    /// Waiting for something with no known end: the shard to become healthy, instances to
+    /// terminate, a person.
     pub(super) fn wait(phase: Phase, next: impl Into<String>) -> Plan {
         Plan {
             phase,
             step: None,
             next: next.into(),
+            wake: None,
+        }
+    }
+
+    /// Waiting until `until`, a timed wait's end: grace, stability, the post-switch check, a
+    /// drain.
+    pub(super) fn wait_until(phase: Phase, until: DateTime<Utc>, next: impl Into<String>) -> Plan {
+        Plan {
+            wake: Some(until),
+            ..Plan::wait(phase, next)
         }
     }
 
@@ -38,6 +52,7 @@ impl Plan {
             phase,
             next: step.describe(),
             step: Some(step),
+            wake: None,
         }
     }
 }
@@ -108,7 +123,7 @@ pub fn decide(
             ),
         ));
     }
-    let (step, next) = if spec.paused {
+    let (step, next, wake) = if spec.paused {
         conditions.push(Condition::new(
             ConditionType::Paused,
             "Paused",
@@ -118,9 +133,9 @@ pub fn decide(
             Some(step) => format!("paused (would: {})", step.describe()),
             None => format!("paused ({})", plan.next),
         };
-        (None, next)
+        (None, next, None)
     } else {
-        (plan.step, plan.next)
+        (plan.step, plan.next, plan.wake)
     };
     Decision {
         phase: plan.phase,
@@ -129,6 +144,7 @@ pub fn decide(
         shards,
         step,
         next,
+        wake,
         memory,
     }
 }
@@ -154,6 +170,7 @@ fn halted(
         shards,
         step: None,
         next: String::new(),
+        wake: None,
         memory,
     }
     .halted(halt)
@@ -422,8 +439,9 @@ fn release(
             } else {
                 Phase::Draining
             };
-            Plan::wait(
+            Plan::wait_until(
                 waiting,
+                at,
                 format!("draining {shard} until {at} before it is scaled to zero"),
             )
         }
@@ -481,7 +499,11 @@ fn retire(
         if let Some(until) = until
             && now < until
         {
-            return Plan::wait(Phase::Draining, format!("draining {old} until {until}"));
+            return Plan::wait_until(
+                Phase::Draining,
+                until,
+                format!("draining {old} until {until}"),
+            );
         }
         return Plan::act(Phase::ShuttingDown, Step::ScaleToZero { shard: old });
     }

@@ -15,7 +15,12 @@ use super::step::{FailOutcome, RecordWrite, Step};
 use super::testkit::*;
 
 /// Decides, and checks that whatever the core proposes the guard lets through.
-fn at(spec: &RunnerSpec, obs: &RunnerObservation, memory: &RunnerMemory, secs: i64) -> Decision {
+pub(super) fn at(
+    spec: &RunnerSpec,
+    obs: &RunnerObservation,
+    memory: &RunnerMemory,
+    secs: i64,
+) -> Decision {
     let d = decide(spec, obs, memory, t(secs));
     if let Some(step) = &d.step {
         guard(step, spec, obs, &d.memory, Actor::Controller, t(secs))
@@ -25,26 +30,26 @@ fn at(spec: &RunnerSpec, obs: &RunnerObservation, memory: &RunnerMemory, secs: i
 }
 
 /// Green's in-flight attempt, booted but not healthy.
-fn green_sick() -> ShardState {
+pub(super) fn green_sick() -> ShardState {
     green_marked().healthy(0).unhealthy(2)
 }
 
 /// Green's attempt, failed and not yet scaled down.
-fn green_failed_sick() -> ShardState {
+pub(super) fn green_failed_sick() -> ShardState {
     ShardState::up("2")
         .healthy(0)
         .unhealthy(2)
         .marked(Green, Some("2"), 0, Failed)
 }
 
-fn green_marked() -> ShardState {
+pub(super) fn green_marked() -> ShardState {
     ShardState::up("2").marked(Green, Some("2"), 0, Provisioning)
 }
 
 /// A controller that has watched the runner for a long time and never saw traffic on a shard
 /// that is not serving now: drains run from what it saw. One just started (`default()`) cannot
 /// know whether the listener left a shard a moment ago, and drains from its first look.
-fn watching() -> RunnerMemory {
+pub(super) fn watching() -> RunnerMemory {
     RunnerMemory {
         watching_since: Some(t(-100_000)),
         ..RunnerMemory::default()

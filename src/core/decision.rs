@@ -1,5 +1,6 @@
 //! What the core concludes from one observation.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::classify::{ShardClass, ShardFacts};
@@ -23,6 +24,14 @@ pub struct Decision {
     pub step: Option<Step>,
     /// What happens next, for people: the step, or what is being waited for.
     pub next: String,
+    /// When the timed wait the runner is in ends (grace period, stability window, post-switch
+    /// check, drain): the loop observes the runner again at that instant, so that the step the
+    /// wait holds back is taken when it falls due rather than at the next `transitionInterval`.
+    /// Only ever a time to look: the step is decided, and guarded, on that observation. `None`
+    /// when no timed wait is running (a step to take, the cloud to finish something, a halt,
+    /// a pause, or rest).
+    #[serde(skip)]
+    pub wake: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub memory: RunnerMemory,
 }
@@ -58,6 +67,7 @@ impl Decision {
         ));
         self.phase = Phase::Halted;
         self.step = None;
+        self.wake = None;
         self.next = match &halt.repair {
             Some(repair) => format!("halted: {}; resolve with: {repair}", halt.reason),
             None => format!("halted: {}", halt.reason),

@@ -548,6 +548,13 @@ proptest! {
         if let Some(Step::FailDeployment { outcome: FailOutcome::RolledBack, .. }) = &d.step {
             prop_assert!(obs.record.parse().unwrap().active_shard.is_some());
         }
+        // A timed wait ends after now, and holds until it ends: the loop that wakes at its end
+        // has missed no step by sleeping until then.
+        if let Some(wake) = d.wake {
+            prop_assert!(d.step.is_none() && wake > t(now), "{:?}", d);
+            let before = decide(&s, &obs, &d.memory, wake - chrono::Duration::milliseconds(1));
+            prop_assert!(before.step.is_none(), "a step before the wake at {}: {:?}", wake, before);
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub mod status_record;
 pub mod step;
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod wake_tests;
 
 pub use classify::{Assessment, ShardClass, ShardFacts, assess};
 pub use condition::{Condition, ConditionType};

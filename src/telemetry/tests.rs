@@ -89,6 +89,7 @@ fn decision(phase: Phase, halt: Option<HaltReason>, conditions: &[ConditionType]
         shards: Some(mid_deployment()),
         step: None,
         next: "wait for green to be stable".into(),
+        wake: None,
         memory: RunnerMemory::default(),
     }
 }

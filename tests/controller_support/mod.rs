@@ -147,6 +147,9 @@ pub fn parse(yaml: &str) -> Config {
 /// Something done to the world or the file from inside a cloud call.
 pub type Hook = Box<dyn FnOnce() + Send>;
 
+/// When the cloud was asked what: `observe`, or the name of a step it accepted.
+pub type Asked = (DateTime<Utc>, &'static str);
+
 /// The simulated cloud, keeping every step it accepted.
 #[derive(Clone)]
 pub struct Recording {
@@ -154,6 +157,8 @@ pub struct Recording {
     pub applied: Arc<Mutex<Vec<Step>>>,
     /// Run once, inside the next observation: something that lands while a pass is under way.
     pub during_next_observe: Arc<Mutex<Option<Hook>>>,
+    /// When the cloud was asked what: `observe`, or the name of a step it accepted.
+    pub timeline: Arc<Mutex<Vec<Asked>>>,
 }
 
 impl Recording {
@@ -167,6 +172,17 @@ impl Recording {
 
     pub fn switches(&self) -> usize {
         self.count(|s| matches!(s, Step::SwitchListener { .. }))
+    }
+
+    /// When the cloud was asked `what` (`observe`, or a step's name), in order.
+    pub fn times_of(&self, what: &str) -> Vec<DateTime<Utc>> {
+        self.timeline
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, w)| *w == what)
+            .map(|(t, _)| *t)
+            .collect()
     }
 
     pub fn activations(&self) -> usize {
@@ -192,6 +208,10 @@ impl Cloud for Recording {
         runners: &[&RunnerSpec],
         detail: Detail,
     ) -> Result<Vec<RunnerObservation>, CloudError> {
+        self.timeline
+            .lock()
+            .unwrap()
+            .push((self.sim.now(), "observe"));
         let observed = self.sim.observe(runners, detail).await;
         let hook = self.during_next_observe.lock().unwrap().take();
         if let Some(hook) = hook {
@@ -204,6 +224,10 @@ impl Cloud for Recording {
         let applied = self.sim.apply(runner, step).await;
         if applied.is_ok() {
             self.applied.lock().unwrap().push(step.clone());
+            self.timeline
+                .lock()
+                .unwrap()
+                .push((self.sim.now(), step.name()));
         }
         applied
     }
@@ -239,6 +263,7 @@ impl Harness {
             sim,
             applied: Arc::default(),
             during_next_observe: Arc::default(),
+            timeline: Arc::default(),
         });
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new("test"));

@@ -354,12 +354,18 @@ impl World {
     /// The registered targets: the instances of every ASG the target group is attached to.
     pub fn target_health(&self, arn: &str, now: DateTime<Utc>) -> Option<Vec<TargetHealth>> {
         self.target_groups.get(arn)?;
+        // Only the attached ASGs' instances are looked at: viewing every ASG of the world for
+        // each target group made a fleet's observation quadratic in its size.
         Some(
             self.asgs
-                .keys()
-                .filter_map(|name| self.view_asg(name, now))
+                .values()
                 .filter(|asg| asg.target_group_arns.iter().any(|a| a == arn))
-                .flat_map(|asg| asg.instances)
+                .flat_map(|asg| {
+                    asg.instances
+                        .iter()
+                        .filter(|i| !self.gone(i, now))
+                        .map(move |i| self.view_instance(asg, i, now))
+                })
                 .map(|i| TargetHealth {
                     id: i.id,
                     state: i.target_state,
