@@ -69,7 +69,7 @@ impl<'a> Attempt<'a> {
         }
         let stage = self.stage(switched, now);
         self.track(memory, stage, now);
-        match stage {
+        let plan = match stage {
             Stage::Grace { until } => Plan::wait_until(
                 Phase::WaitingForGracePeriod,
                 self.before_deadline(until),
@@ -77,7 +77,25 @@ impl<'a> Attempt<'a> {
             ),
             Stage::Stability => self.stability(memory, now),
             Stage::Switched => self.verify(memory, now),
+        };
+        plan.waking_by(self.shrink_due(memory, now))
+    }
+
+    /// The capacity this attempt provisions: its mark's, or the file's for a mark without one.
+    fn attempt_capacity(&self) -> u32 {
+        self.mark.capacity.unwrap_or(self.spec.settings.capacity)
+    }
+
+    /// When the drain that keeps a hand-raised capacity ends, if a shrink to the attempt's
+    /// capacity waits for it (`provision`): a timed wait of its own.
+    fn shrink_due(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let f = self.facts;
+        if f.takes_traffic || f.desired_capacity <= self.attempt_capacity() {
+            return None;
         }
+        memory
+            .drained_at(self.shard, self.spec.settings.drain_delay)
+            .filter(|&at| now < at)
     }
 
     fn deadline(&self) -> DateTime<Utc> {
@@ -116,7 +134,7 @@ impl<'a> Attempt<'a> {
     /// `Provisioning` after the mark: the attempt's revision and capacity, then its TG.
     fn provision(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> Option<Step> {
         let f = self.facts;
-        let attempt = self.mark.capacity.unwrap_or(self.spec.settings.capacity);
+        let attempt = self.attempt_capacity();
         // Once traffic is on the shard (alone, or beside the other by a hand-edited listener),
         // or until it has drained after the listener left it, a hand-raised capacity is kept:
         // it is never shrunk live (invariant 4). Nor is a healthy live shard touched at all:

@@ -47,6 +47,16 @@ impl Plan {
         }
     }
 
+    /// A wait that another timed wait may end sooner: wakes at whichever ends first.
+    pub(super) fn waking_by(mut self, at: Option<DateTime<Utc>>) -> Plan {
+        if self.step.is_none()
+            && let Some(at) = at
+        {
+            self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+        }
+        self
+    }
+
     pub(super) fn act(phase: Phase, step: Step) -> Plan {
         Plan {
             phase,
