@@ -41,6 +41,8 @@ struct Tracked {
     backoff: Option<ExponentialBackoff>,
     /// The step the last reconcile took, if it took one.
     last_applied: Option<Step>,
+    /// The next delay while the world settles after a step (`requeue`).
+    settling: Option<Duration>,
 }
 
 impl Tracked {
@@ -50,6 +52,7 @@ impl Tracked {
             due: now,
             backoff: None,
             last_applied: None,
+            settling: None,
         }
     }
 
@@ -336,12 +339,21 @@ async fn reconcile_tracked<C: Cloud>(
     (spec.name.clone(), result.decision, tracked)
 }
 
+/// The first look at a world settling after a step, and how the delay grows from look to look
+/// up to the transition interval: an effect that lands within a second (a simulated cloud's
+/// termination) is seen within a third of a second of it; one that takes minutes (AWS's) costs
+/// about eight looks more than the cadence would.
+const SETTLE_FIRST: Duration = Duration::from_millis(100);
+const SETTLE_GROWTH: f64 = 1.5;
+
 /// When the runner is observed next. Just stepped: at once, to take the next step or start the
 /// next wait from the step's effect (unless it took the same step the time before: a world slow
 /// to show a step's effect is looked at on the cadence, not hammered). Mid-deployment: every
 /// transition interval; at rest: every sync interval; after an error: backed off. And at the
 /// latest when the timed wait the decision is in ends (`wake`), so that a deployment takes its
-/// waits and not the ticks rounding them up; observations within a wait keep their cadence.
+/// waits and not the ticks rounding them up; observations within a wait keep their cadence. A
+/// world settling after a step with no known end (instances booting or terminating) is looked at
+/// after a delay growing from `SETTLE_FIRST` to the cadence.
 fn requeue(
     tracked: &mut Tracked,
     runner: &str,
@@ -352,10 +364,12 @@ fn requeue(
 ) {
     if result.error.is_some() {
         tracked.last_applied = None;
+        tracked.settling = None;
         tracked.due = observed_at + tracked.next_backoff(runner);
         return;
     }
     tracked.backoff = None;
+    let settling = tracked.settling.take();
     let delay = match &result.applied {
         Some(step)
             if !tracked
@@ -363,9 +377,18 @@ fn requeue(
                 .as_ref()
                 .is_some_and(|l| repeats(l, step)) =>
         {
+            tracked.settling = Some(SETTLE_FIRST);
             Duration::ZERO
         }
         Some(_) => transition,
+        // Waiting on the cloud (instances booting or terminating) with no known end.
+        None if result.decision.in_transition() && wake.is_none() => match settling {
+            Some(delay) if delay < transition => {
+                tracked.settling = Some(delay.mul_f64(SETTLE_GROWTH));
+                delay
+            }
+            _ => transition,
+        },
         None if result.decision.in_transition() => transition,
         None => sync,
     };

@@ -89,3 +89,31 @@ fn the_delay_to_a_wake_is_rounded_up_to_the_timers_millisecond() {
     assert_eq!(until(now, now + Span::seconds(6)), Duration::from_secs(6));
     assert_eq!(until(now, now - Span::seconds(1)), Duration::ZERO);
 }
+
+#[test]
+fn a_world_settling_after_a_step_is_looked_at_sooner_and_sooner_less_often_up_to_the_cadence() {
+    let at = Instant::now();
+    let mut tracked = Tracked::new(at);
+    let step = Step::ScaleToZero { shard: Shard::Blue };
+    let mut next = |applied: Option<&Step>, wake: Option<Duration>| {
+        requeue(
+            &mut tracked,
+            "runner-a",
+            &reconciled(applied.cloned()),
+            CADENCE,
+            at,
+            wake.map(|w| at + w),
+        );
+        (tracked.due - at).as_millis()
+    };
+    assert_eq!(next(Some(&step), None), 0);
+    let looks: Vec<u128> = (0..10).map(|_| next(None, None)).collect();
+    assert_eq!(
+        looks,
+        [100, 150, 225, 337, 506, 759, 1139, 1708, 2000, 2000]
+    );
+    // A timed wait after a step keeps its cadence (and its wake): nothing settles by polling.
+    assert_eq!(next(Some(&step), None), 0);
+    assert_eq!(next(None, Some(Duration::from_secs(60))), 2000);
+    assert_eq!(next(None, None), 2000);
+}
