@@ -6,7 +6,7 @@
 mod account;
 mod reconcile;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +35,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 struct Tracked {
     state: RunnerState,
     due: Instant,
-    backoff: Option<ExponentialBackoff>,
+    /// Boxed: only a failing runner has one, and every runner's entry would carry its size.
+    backoff: Option<Box<ExponentialBackoff>>,
 }
 
 impl Tracked {
@@ -51,13 +52,15 @@ impl Tracked {
     /// its name so that runners failing together spread out.
     fn next_backoff(&mut self, runner: &str) -> Duration {
         let backoff = self.backoff.get_or_insert_with(|| {
-            ExponentialBuilder::default()
-                .with_min_delay(BACKOFF_MIN)
-                .with_max_delay(BACKOFF_MAX)
-                .with_jitter()
-                .with_jitter_seed(seed(runner))
-                .without_max_times()
-                .build()
+            Box::new(
+                ExponentialBuilder::default()
+                    .with_min_delay(BACKOFF_MIN)
+                    .with_max_delay(BACKOFF_MAX)
+                    .with_jitter()
+                    .with_jitter_seed(seed(runner))
+                    .without_max_times()
+                    .build(),
+            )
         });
         backoff.next().unwrap_or(BACKOFF_MAX).min(BACKOFF_MAX)
     }
@@ -181,8 +184,9 @@ impl<C: Cloud> Controller<C> {
     /// every runner falls due at once.
     pub fn set_config(&mut self, config: Arc<Config>) {
         let names: Vec<String> = config.runners.iter().map(|r| r.name.clone()).collect();
+        let named: HashSet<&str> = names.iter().map(String::as_str).collect();
         self.runners.retain(|name, _| {
-            let keep = names.contains(name);
+            let keep = named.contains(name.as_str());
             if !keep {
                 info!(runner = %name, "runner removed from the desired-state file; forgetting it");
                 self.ctx.metrics.forget_runner(name);
@@ -209,10 +213,19 @@ impl<C: Cloud> Controller<C> {
         let started = Instant::now();
         self.take_standing();
         let config = Arc::clone(&self.config);
+        // Positions in the file by name: a pass over 10,000 runners must not search the file
+        // once per runner.
+        let position: HashMap<&str, usize> = config
+            .runners
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i))
+            .collect();
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
         let specs: Vec<&RunnerSpec> = config
             .runners
             .iter()
-            .filter(|r| names.contains(&r.name))
+            .filter(|r| wanted.contains(r.name.as_str()))
             .collect();
         let (full, light): (Vec<&RunnerSpec>, Vec<&RunnerSpec>) = specs.iter().partition(|s| {
             self.runners
@@ -226,7 +239,7 @@ impl<C: Cloud> Controller<C> {
         );
         // Indices into the file's runners rather than references: the futures below must be
         // `Send` for every lifetime, which borrowed tuples defeat.
-        let index = |spec: &RunnerSpec| config.runners.iter().position(|r| r.name == spec.name);
+        let index = |spec: &RunnerSpec| position.get(spec.name.as_str()).copied();
         let mut work = Vec::new();
         for (batch, observed) in [(full, full_obs), (light, light_obs)] {
             match observed {
@@ -264,8 +277,7 @@ impl<C: Cloud> Controller<C> {
             self.runners.insert(name.clone(), tracked);
             decisions.push((name, decision));
         }
-        let order = |name: &str| config.runners.iter().position(|r| r.name == name);
-        decisions.sort_by_key(|(name, _)| order(name));
+        decisions.sort_by_key(|(name, _)| position.get(name.as_str()).copied());
         self.health.mark_tick(self.ctx.clock.now());
         decisions
     }

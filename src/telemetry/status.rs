@@ -279,7 +279,8 @@ impl StatusBoard {
 
     /// Keeps only the runners named, e.g. those of a newly loaded desired-state file.
     pub fn retain(&self, names: &[String]) {
-        self.lock().retain(|name, _| names.contains(name));
+        let names: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.lock().retain(|name, _| names.contains(name.as_str()));
     }
 
     pub fn set_leadership(&self, leadership: LeadershipStatus) {
