@@ -35,6 +35,7 @@ fn main() {
         None => {
             let sizes = std::env::var("SWITCHYARD_BENCH_FOOTPRINT")
                 .unwrap_or_else(|_| "1000,10000".to_owned());
+            daemon(1000);
             for runners in sizes.split(',').map(str::trim) {
                 let exe = std::env::current_exe().expect("the bench's own path");
                 let status = Command::new(exe)
@@ -45,6 +46,59 @@ fn main() {
             }
         }
     }
+}
+
+/// The real daemon, as an operator runs it: `switchyard run` on a file of `runners` converged
+/// runners (the simulated world in the file), at rest with `syncInterval: 5s`; RSS from
+/// /proc/<pid>/status, CPU from /proc/<pid>/stat (utime + stime) over six sync intervals. This
+/// includes what the in-process figures below leave out: the HTTP server, the file watcher and
+/// its periodic re-read, logging.
+fn daemon(runners: usize) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("fleet.yaml");
+    let mut text = String::from(
+        "controller:\n  cloud: simulated\n  listen: 127.0.0.1:0\n  syncInterval: 5s\n  simulated:\n    world:\n",
+    );
+    for i in 0..runners {
+        text.push_str(&format!(
+            "      runner-{i}:\n        record: '{LIVE}'\n        shards:\n          blue: {{ capacity: 2 }}\n"
+        ));
+    }
+    let fleet = fleet_file(runners);
+    text.push_str(&fleet[fleet.find("runners:\n").expect("the runners")..]);
+    std::fs::write(&path, text).expect("the fleet file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("switchyard run");
+    let pid = child.id();
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+        // Fields after the command name, which is in parentheses: utime and stime are 14 and 15.
+        let after = &stat[stat.rfind(')').expect("(comm)") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    // Start-up and the first passes, then six sync intervals at rest.
+    std::thread::sleep(Duration::from_secs(12));
+    let before = ticks(pid);
+    std::thread::sleep(Duration::from_secs(30));
+    let after = ticks(pid);
+    let (rss, hwm) = memory_of(pid.to_string().as_str());
+    let _ = child.kill();
+    let _ = child.wait();
+    // SAFETY: sysconf only reads a system setting.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let per_pass = (after - before) as f64 / hz * 1000.0 / 6.0;
+    println!(
+        "daemon: `switchyard run`, {runners} converged runners on the simulated cloud, syncInterval 5s"
+    );
+    println!(
+        "  at rest: {rss:.1} MiB RSS (VmRSS), peak {hwm:.1} MiB (VmHWM); {per_pass:.0} ms of process CPU per sync interval"
+    );
 }
 
 /// The simulated cloud, with the CPU time spent inside its calls added up.
@@ -121,9 +175,15 @@ fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// (VmRSS, VmHWM) in MiB.
+/// (VmRSS, VmHWM) of this process in MiB.
 fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    memory_of("self")
+}
+
+/// (VmRSS, VmHWM) in MiB of the process `pid` (or `self`).
+fn memory_of(pid: &str) -> (f64, f64) {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
     let field = |name: &str| {
         status
             .lines()
