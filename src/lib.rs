@@ -6,4 +6,7 @@ pub mod config;
 pub mod controller;
 pub mod core;
 pub mod lease;
+pub mod runtime;
 pub mod telemetry;
+
+pub use runtime::runtime;

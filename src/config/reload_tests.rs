@@ -216,6 +216,29 @@ async fn identical_content_publishes_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn restoring_the_text_in_force_is_a_success_when_the_reread_knows_that_text() {
+    let mut h = Harness::start(&blue(), false);
+    // A re-read of the unchanged file: from then on its text is known as the one in force, and
+    // re-reads of it skip the parse.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert!(
+        h.outcomes.try_recv().is_err(),
+        "an unchanged file counts no reload"
+    );
+
+    h.write("controller: [");
+    assert_eq!(h.next_outcome().await, ReloadOutcome::Error);
+    h.write(&blue());
+    assert_eq!(h.next_outcome().await, ReloadOutcome::Success);
+    assert!(!h.rx.has_changed().unwrap());
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert!(
+        h.outcomes.try_recv().is_err(),
+        "the restored file counts once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_file_left_broken_is_reported_once() {
     let mut h = Harness::start(&blue(), false);
     h.write("controller: [");

@@ -2,7 +2,7 @@
 //! rules and dashboards: change them only together with those.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 
 use crate::cloud::RequestObserver;
 use crate::cloud::budget::Priority;
-use crate::core::{ConditionType, Decision, HaltReason, Phase, Shard};
+use crate::core::{ConditionType, Decision, HaltReason, Phase, Shard, ShardPair};
 
 /// The outcomes of `switchyard_deployments_total`, created at zero for every runner so that
 /// `increase()` in alert rules sees the first deployment of each kind.
@@ -27,36 +27,36 @@ struct VersionLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunnerLabels {
-    runner: String,
+    runner: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabels {
-    runner: String,
-    phase: String,
+    runner: Arc<str>,
+    phase: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HaltLabels {
-    runner: String,
-    reason: String,
+    runner: Arc<str>,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConditionLabels {
-    runner: String,
-    condition: String,
+    runner: Arc<str>,
+    condition: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ShardLabels {
-    runner: String,
-    shard: String,
+    runner: Arc<str>,
+    shard: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeploymentLabels {
-    runner: String,
+    runner: Arc<str>,
     outcome: String,
 }
 
@@ -72,7 +72,7 @@ struct PhaseOnlyLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
-    runner: String,
+    runner: Arc<str>,
     kind: String,
 }
 
@@ -97,7 +97,7 @@ struct BudgetLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InvariantLabels {
-    runner: String,
+    runner: Arc<str>,
     invariant: String,
 }
 
@@ -126,13 +126,53 @@ fn request_buckets() -> Histogram {
     ])
 }
 
-/// Series whose label values are open-ended strings: remembered so that `forget_runner` can find
-/// them, because a `Family` cannot be searched by one label.
-#[derive(Debug, Default)]
+/// What the registry holds of one runner. The name is shared by every label set of the runner
+/// rather than copied into each (a runner has some 45 series).
+#[derive(Debug)]
 struct RunnerSeries {
+    name: Arc<str>,
+    /// Handles on the series every decision sets, so that publishing a decision is a few dozen
+    /// atomic stores rather than as many label-set lookups (each of which allocated its labels).
+    gauges: Option<DecisionGauges>,
+    /// Series whose label values are open-ended strings: remembered so that `forget_runner` can
+    /// find them, because a `Family` cannot be searched by one label.
     error_kinds: BTreeSet<String>,
     invariants: BTreeSet<String>,
     outcomes: BTreeSet<String>,
+}
+
+impl RunnerSeries {
+    fn new(name: &str) -> RunnerSeries {
+        RunnerSeries {
+            name: Arc::from(name),
+            gauges: None,
+            error_kinds: BTreeSet::new(),
+            invariants: BTreeSet::new(),
+            outcomes: BTreeSet::new(),
+        }
+    }
+}
+
+/// A runner's series of `observe_decision`, in the order of `Phase::ALL`, `HaltReason::ALL`,
+/// `ConditionType::ALL` and `Shard::ALL`.
+#[derive(Debug)]
+struct DecisionGauges {
+    phase: [Gauge; Phase::ALL.len()],
+    halted: [Gauge; HaltReason::ALL.len()],
+    condition: [Gauge; ConditionType::ALL.len()],
+    /// `None` once `remove_shard_series` took them out of the registry; made again on the next
+    /// decision that judges the shards.
+    shards: Option<ShardPair<ShardGauges>>,
+}
+
+#[derive(Debug)]
+struct ShardGauges {
+    healthy: Gauge,
+    active: Gauge,
+    deployed: Gauge,
+    serving: Gauge,
+    healthy_targets: Gauge,
+    desired_capacity: Gauge,
 }
 
 pub struct Metrics {
@@ -162,7 +202,7 @@ pub struct Metrics {
     last_successful_deployment: Family<RunnerLabels, F64Gauge>,
     leader: Gauge,
     leader_transitions: Counter,
-    series: Mutex<HashMap<String, RunnerSeries>>,
+    series: Mutex<HashMap<Arc<str>, RunnerSeries>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -371,93 +411,120 @@ impl Metrics {
 
     /// Publishes what one reconcile concluded about a runner.
     pub fn observe_decision(&self, runner: &str, decision: &Decision) {
-        for phase in Phase::ALL {
-            self.runner_phase
-                .get_or_create(&phase_labels(runner, phase))
-                .set(i64::from(phase == decision.phase));
+        let mut all = self.lock_series();
+        let series = series_of(&mut all, runner);
+        let name = &series.name;
+        let gauges = series.gauges.get_or_insert_with(|| {
+            for outcome in DEPLOYMENT_OUTCOMES {
+                // Only creates the zero series; the read guard is not needed.
+                let _ = self
+                    .deployments
+                    .get_or_create(&deployment_labels(name, outcome));
+            }
+            DecisionGauges {
+                phase: Phase::ALL.map(|p| {
+                    self.runner_phase
+                        .get_or_create_owned(&phase_labels(name, p))
+                }),
+                halted: HaltReason::ALL.map(|r| {
+                    self.runner_halted
+                        .get_or_create_owned(&halt_labels(name, r))
+                }),
+                condition: ConditionType::ALL.map(|c| {
+                    self.runner_condition
+                        .get_or_create_owned(&condition_labels(name, c))
+                }),
+                shards: None,
+            }
+        });
+        for (gauge, phase) in gauges.phase.iter().zip(Phase::ALL) {
+            gauge.set(i64::from(phase == decision.phase));
         }
         let halted = decision.halt.as_ref().map(|h| h.reason);
-        for reason in HaltReason::ALL {
-            self.runner_halted
-                .get_or_create(&halt_labels(runner, reason))
-                .set(i64::from(halted == Some(reason)));
+        for (gauge, reason) in gauges.halted.iter().zip(HaltReason::ALL) {
+            gauge.set(i64::from(halted == Some(reason)));
         }
-        for condition in ConditionType::ALL {
+        for (gauge, condition) in gauges.condition.iter().zip(ConditionType::ALL) {
             let holds = decision.conditions.iter().any(|c| c.kind == condition);
-            self.runner_condition
-                .get_or_create(&condition_labels(runner, condition))
-                .set(i64::from(holds));
+            gauge.set(i64::from(holds));
         }
         match &decision.shards {
             Some(reports) => {
+                let shards = gauges.shards.get_or_insert_with(|| {
+                    ShardPair::from_fn(|shard| self.shard_gauges(name, shard))
+                });
                 for (shard, report) in reports.iter() {
-                    let l = shard_labels(runner, shard);
+                    let g = &shards[shard];
                     let f = &report.facts;
-                    self.shard_healthy
-                        .get_or_create(&l)
-                        .set(i64::from(f.healthy));
-                    self.shard_active.get_or_create(&l).set(i64::from(f.active));
-                    self.shard_deployed
-                        .get_or_create(&l)
-                        .set(i64::from(f.deployed));
-                    self.shard_serving
-                        .get_or_create(&l)
-                        .set(i64::from(f.serving));
-                    self.shard_healthy_targets
-                        .get_or_create(&l)
-                        .set(i64::from(f.healthy_targets));
-                    self.shard_desired_capacity
-                        .get_or_create(&l)
-                        .set(i64::from(f.desired_capacity));
+                    g.healthy.set(i64::from(f.healthy));
+                    g.active.set(i64::from(f.active));
+                    g.deployed.set(i64::from(f.deployed));
+                    g.serving.set(i64::from(f.serving));
+                    g.healthy_targets.set(i64::from(f.healthy_targets));
+                    g.desired_capacity.set(i64::from(f.desired_capacity));
                 }
             }
             // The observation could not tell (a resource missing, a malformed record): an old
             // value would claim a health nobody has seen, so the series go until it can.
-            None => self.remove_shard_series(runner),
+            None => {
+                if gauges.shards.take().is_some() {
+                    self.remove_shard_series(name);
+                }
+            }
         }
-        for outcome in DEPLOYMENT_OUTCOMES {
-            // Only creates the zero series; the read guard is not needed.
-            let _ = self
-                .deployments
-                .get_or_create(&deployment_labels(runner, outcome));
+    }
+
+    fn shard_gauges(&self, runner: &Arc<str>, shard: Shard) -> ShardGauges {
+        let l = shard_labels(runner, shard);
+        ShardGauges {
+            healthy: self.shard_healthy.get_or_create_owned(&l),
+            active: self.shard_active.get_or_create_owned(&l),
+            deployed: self.shard_deployed.get_or_create_owned(&l),
+            serving: self.shard_serving.get_or_create_owned(&l),
+            healthy_targets: self.shard_healthy_targets.get_or_create_owned(&l),
+            desired_capacity: self.shard_desired_capacity.get_or_create_owned(&l),
         }
     }
 
     /// Removes every series of a runner that is no longer in the desired-state file.
     pub fn forget_runner(&self, runner: &str) {
+        let Some(series) = self.lock_series().remove(runner) else {
+            // Nothing was ever published for it.
+            return;
+        };
+        let name = &series.name;
         for phase in Phase::ALL {
-            self.runner_phase.remove(&phase_labels(runner, phase));
+            self.runner_phase.remove(&phase_labels(name, phase));
         }
         for reason in HaltReason::ALL {
-            self.runner_halted.remove(&halt_labels(runner, reason));
+            self.runner_halted.remove(&halt_labels(name, reason));
         }
         for condition in ConditionType::ALL {
             self.runner_condition
-                .remove(&condition_labels(runner, condition));
+                .remove(&condition_labels(name, condition));
         }
-        self.remove_shard_series(runner);
-        let series = self.lock_series().remove(runner).unwrap_or_default();
+        self.remove_shard_series(name);
         for outcome in DEPLOYMENT_OUTCOMES
             .iter()
             .copied()
             .chain(series.outcomes.iter().map(String::as_str))
         {
-            self.deployments.remove(&deployment_labels(runner, outcome));
+            self.deployments.remove(&deployment_labels(name, outcome));
         }
         for kind in &series.error_kinds {
             self.reconcile_errors.remove(&ErrorLabels {
-                runner: runner.to_owned(),
+                runner: Arc::clone(name),
                 kind: kind.clone(),
             });
         }
         for invariant in &series.invariants {
             self.invariant_refusals.remove(&InvariantLabels {
-                runner: runner.to_owned(),
+                runner: Arc::clone(name),
                 invariant: invariant.clone(),
             });
         }
         self.last_successful_deployment.remove(&RunnerLabels {
-            runner: runner.to_owned(),
+            runner: Arc::clone(name),
         });
     }
 
@@ -469,13 +536,14 @@ impl Metrics {
         duration: Duration,
         now_unix_seconds: f64,
     ) {
-        self.lock_series()
-            .entry(runner.to_owned())
-            .or_default()
-            .outcomes
-            .insert(outcome.to_owned());
+        let name = {
+            let mut all = self.lock_series();
+            let series = series_of(&mut all, runner);
+            series.outcomes.insert(outcome.to_owned());
+            Arc::clone(&series.name)
+        };
         self.deployments
-            .get_or_create(&deployment_labels(runner, outcome))
+            .get_or_create(&deployment_labels(&name, outcome))
             .inc();
         self.deployment_duration
             .get_or_create(&OutcomeLabels {
@@ -484,9 +552,7 @@ impl Metrics {
             .observe(duration.as_secs_f64());
         if outcome == "succeeded" {
             self.last_successful_deployment
-                .get_or_create(&RunnerLabels {
-                    runner: runner.to_owned(),
-                })
+                .get_or_create(&RunnerLabels { runner: name })
                 .set(now_unix_seconds);
         }
     }
@@ -509,28 +575,30 @@ impl Metrics {
     }
 
     pub fn reconcile_error(&self, runner: &str, kind: &str) {
-        self.lock_series()
-            .entry(runner.to_owned())
-            .or_default()
-            .error_kinds
-            .insert(kind.to_owned());
+        let name = {
+            let mut all = self.lock_series();
+            let series = series_of(&mut all, runner);
+            series.error_kinds.insert(kind.to_owned());
+            Arc::clone(&series.name)
+        };
         self.reconcile_errors
             .get_or_create(&ErrorLabels {
-                runner: runner.to_owned(),
+                runner: name,
                 kind: kind.to_owned(),
             })
             .inc();
     }
 
     pub fn invariant_refused(&self, runner: &str, invariant: &str) {
-        self.lock_series()
-            .entry(runner.to_owned())
-            .or_default()
-            .invariants
-            .insert(invariant.to_owned());
+        let name = {
+            let mut all = self.lock_series();
+            let series = series_of(&mut all, runner);
+            series.invariants.insert(invariant.to_owned());
+            Arc::clone(&series.name)
+        };
         self.invariant_refusals
             .get_or_create(&InvariantLabels {
-                runner: runner.to_owned(),
+                runner: name,
                 invariant: invariant.to_owned(),
             })
             .inc();
@@ -569,7 +637,7 @@ impl Metrics {
         }
     }
 
-    fn remove_shard_series(&self, runner: &str) {
+    fn remove_shard_series(&self, runner: &Arc<str>) {
         for shard in Shard::ALL {
             let l = shard_labels(runner, shard);
             for family in [
@@ -585,7 +653,7 @@ impl Metrics {
         }
     }
 
-    fn lock_series(&self) -> std::sync::MutexGuard<'_, HashMap<String, RunnerSeries>> {
+    fn lock_series(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, RunnerSeries>> {
         // The map holds only label names; a panic elsewhere while it was held leaves it usable.
         self.series.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -648,37 +716,50 @@ impl Drop for ReconcileTimer {
     }
 }
 
-fn phase_labels(runner: &str, phase: Phase) -> PhaseLabels {
+/// The runner's entry, made on first use.
+fn series_of<'a>(
+    all: &'a mut HashMap<Arc<str>, RunnerSeries>,
+    runner: &str,
+) -> &'a mut RunnerSeries {
+    // Looked up by `&str` first: the entry exists on every pass but the first.
+    if !all.contains_key(runner) {
+        let series = RunnerSeries::new(runner);
+        all.insert(Arc::clone(&series.name), series);
+    }
+    all.get_mut(runner).expect("inserted above")
+}
+
+fn phase_labels(runner: &Arc<str>, phase: Phase) -> PhaseLabels {
     PhaseLabels {
-        runner: runner.to_owned(),
-        phase: phase.as_str().to_owned(),
+        runner: Arc::clone(runner),
+        phase: phase.as_str(),
     }
 }
 
-fn halt_labels(runner: &str, reason: HaltReason) -> HaltLabels {
+fn halt_labels(runner: &Arc<str>, reason: HaltReason) -> HaltLabels {
     HaltLabels {
-        runner: runner.to_owned(),
-        reason: reason.as_str().to_owned(),
+        runner: Arc::clone(runner),
+        reason: reason.as_str(),
     }
 }
 
-fn condition_labels(runner: &str, condition: ConditionType) -> ConditionLabels {
+fn condition_labels(runner: &Arc<str>, condition: ConditionType) -> ConditionLabels {
     ConditionLabels {
-        runner: runner.to_owned(),
-        condition: condition.as_str().to_owned(),
+        runner: Arc::clone(runner),
+        condition: condition.as_str(),
     }
 }
 
-fn shard_labels(runner: &str, shard: Shard) -> ShardLabels {
+fn shard_labels(runner: &Arc<str>, shard: Shard) -> ShardLabels {
     ShardLabels {
-        runner: runner.to_owned(),
-        shard: shard.as_str().to_owned(),
+        runner: Arc::clone(runner),
+        shard: shard.as_str(),
     }
 }
 
-fn deployment_labels(runner: &str, outcome: &str) -> DeploymentLabels {
+fn deployment_labels(runner: &Arc<str>, outcome: &str) -> DeploymentLabels {
     DeploymentLabels {
-        runner: runner.to_owned(),
+        runner: Arc::clone(runner),
         outcome: outcome.to_owned(),
     }
 }

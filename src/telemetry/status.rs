@@ -210,7 +210,10 @@ impl StatusBoard {
     /// Publishes a runner's latest decision.
     pub fn update(&self, spec: &RunnerSpec, decision: &Decision, now: DateTime<Utc>) {
         let mut runners = self.lock();
-        let entry = runners.entry(spec.name.clone()).or_default();
+        if !runners.contains_key(&spec.name) {
+            runners.insert(spec.name.clone(), Entry::default());
+        }
+        let entry = runners.get_mut(&spec.name).expect("inserted above");
         let previous: HashMap<String, (ConditionValue, DateTime<Utc>)> = entry
             .status
             .iter()
@@ -244,7 +247,7 @@ impl StatusBoard {
             .as_ref()
             .map(|pair| pair.iter().map(|(_, r)| shard_status(r)).collect())
             .unwrap_or_default();
-        entry.status = Some(RunnerStatus {
+        let status = RunnerStatus {
             name: spec.name.clone(),
             desired_shard: spec.active_shard,
             desired_revision: spec.revision.clone(),
@@ -261,12 +264,20 @@ impl StatusBoard {
             shards,
             next: decision.next.clone(),
             events: Vec::new(),
-        });
+        };
+        // An unchanged status stays where it is: replacing it every pass would place long-lived
+        // allocations among the pass's transient ones and keep the heap fragmented.
+        if entry.status.as_ref() != Some(&status) {
+            entry.status = Some(status);
+        }
     }
 
     pub fn record_event(&self, runner: &str, event: Event) {
         let mut runners = self.lock();
-        let events = &mut runners.entry(runner.to_owned()).or_default().events;
+        if !runners.contains_key(runner) {
+            runners.insert(runner.to_owned(), Entry::default());
+        }
+        let events = &mut runners.get_mut(runner).expect("inserted above").events;
         events.push_back(event);
         while events.len() > EVENTS_PER_RUNNER {
             events.pop_front();
@@ -279,7 +290,8 @@ impl StatusBoard {
 
     /// Keeps only the runners named, e.g. those of a newly loaded desired-state file.
     pub fn retain(&self, names: &[String]) {
-        self.lock().retain(|name, _| names.contains(name));
+        let names: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.lock().retain(|name, _| names.contains(name.as_str()));
     }
 
     pub fn set_leadership(&self, leadership: LeadershipStatus) {

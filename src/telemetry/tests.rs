@@ -403,6 +403,71 @@ fn shard_series_go_when_the_observation_cannot_judge_shards() {
 }
 
 #[test]
+fn shard_series_come_back_with_the_next_judged_observation() {
+    let m = Metrics::new("0");
+    m.observe_decision("r", &decision(Phase::Converged, None, &[]));
+    let mut broken = decision(Phase::Halted, Some(HaltReason::ResourceMissing), &[]);
+    broken.shards = None;
+    m.observe_decision("r", &broken);
+    m.observe_decision("r", &decision(Phase::Converged, None, &[]));
+    let text = m.encode();
+    assert_eq!(
+        series_count(&text, "switchyard_shard_healthy{"),
+        2,
+        "{text}"
+    );
+    // The values reach the exposition, not series that were taken out of it.
+    let shards = decision(Phase::Converged, None, &[])
+        .shards
+        .expect("judged");
+    for (shard, report) in shards.iter() {
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    r#"switchyard_shard_desired_capacity{{runner="r",shard="{}"}}"#,
+                    shard.as_str()
+                )
+            ),
+            Some(f64::from(report.facts.desired_capacity)),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_runner_forgotten_and_added_again_is_published_afresh() {
+    let m = Metrics::new("0");
+    m.observe_decision("r", &decision(Phase::Converged, None, &[]));
+    m.forget_runner("r");
+    m.observe_decision(
+        "r",
+        &decision(Phase::Halted, Some(HaltReason::ResourceMissing), &[]),
+    );
+    let text = m.encode();
+    assert_eq!(
+        value(
+            &text,
+            r#"switchyard_runner_phase{runner="r",phase="Halted"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"switchyard_runner_phase{runner="r",phase="Converged"}"#
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        series_count(&text, r#"switchyard_runner_phase{runner="r""#),
+        12
+    );
+}
+
+#[test]
 fn forget_runner_removes_every_series_of_that_runner_only() {
     let m = Metrics::new("0");
     for runner in ["gone", "kept"] {
