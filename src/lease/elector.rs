@@ -36,6 +36,7 @@ impl<S: LeaseStore> Elector<S> {
     /// operator to fix (the process must not run without the lease it was told to take);
     /// anything transient is left to the elector's next try.
     pub async fn first_read(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
         let result = self.store.read(&self.lease).await;
         if let Err(e) = &result
             && e.needs_operator()
@@ -43,7 +44,7 @@ impl<S: LeaseStore> Elector<S> {
             return Err(e.clone());
         }
         self.note(&result);
-        self.leadership.on_read(result, Instant::now());
+        self.leadership.on_read(result, started, Instant::now());
         Ok(())
     }
 
@@ -70,13 +71,14 @@ impl<S: LeaseStore> Elector<S> {
                     }
                 }
                 Plan::Send(Request::Read) => {
+                    let started = Instant::now();
                     let result = tokio::time::timeout(budget, self.store.read(&self.lease))
                         .await
                         .unwrap_or(Err(StoreError::Unknown {
                             operation: "GetItem",
                         }));
                     self.note(&result);
-                    self.leadership.on_read(result, Instant::now());
+                    self.leadership.on_read(result, started, Instant::now());
                 }
                 Plan::Send(Request::Write(write)) => {
                     let started = Instant::now();

@@ -225,9 +225,14 @@ impl Leadership {
         }
     }
 
-    pub(super) fn on_read(&self, result: Result<Option<LeaseItem>, StoreError>, done: Instant) {
+    pub(super) fn on_read(
+        &self,
+        result: Result<Option<LeaseItem>, StoreError>,
+        started: Instant,
+        done: Instant,
+    ) {
         if let Inner::Elected(e) = &self.0 {
-            e.update(|shared| shared.machine.on_read(result, done));
+            e.update(|shared| shared.machine.on_read(result, started, done));
         }
     }
 

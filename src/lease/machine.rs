@@ -373,7 +373,13 @@ impl Machine {
     }
 
     /// The answer to a read that returned at `done`.
-    pub fn on_read(&mut self, result: Result<Option<LeaseItem>, StoreError>, done: Instant) {
+    /// The answer to a read, started at `started` and answered at `done`.
+    pub fn on_read(
+        &mut self,
+        result: Result<Option<LeaseItem>, StoreError>,
+        started: Instant,
+        done: Instant,
+    ) {
         let item = match result {
             Ok(item) => item,
             Err(_) => {
@@ -397,7 +403,7 @@ impl Machine {
         if self.role == Role::Stopped {
             return;
         }
-        self.standby_next(item, done);
+        self.standby_next(item, started, done);
     }
 
     fn retry_delay(&self) -> Duration {
@@ -407,8 +413,8 @@ impl Machine {
         }
     }
 
-    /// What a standby does about the item it just saw (at `now`).
-    fn standby_next(&mut self, item: Option<LeaseItem>, now: Instant) {
+    /// What a standby does about the item it just saw (at `now`, by a read sent at `started`).
+    fn standby_next(&mut self, item: Option<LeaseItem>, started: Instant, now: Instant) {
         let Some(item) = item else {
             self.next = (Request::Write(LeaseWrite::Create), now);
             return;
@@ -446,7 +452,9 @@ impl Machine {
             );
             return;
         }
-        let read_at = now + self.poll();
+        // The cadence runs from each read's start, so that a slow answer does not stretch it
+        // past the holder's renewals: a released lease is still seen within a renew interval.
+        let read_at = (started + self.poll()).max(now);
         self.next = if take_at <= read_at {
             (
                 Request::Write(LeaseWrite::Take { from: item.version }),

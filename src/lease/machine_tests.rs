@@ -58,7 +58,7 @@ impl Bench {
 
     fn answer(&mut self, m: &mut Machine, request: &Request, started: Instant, done: Instant) {
         match request {
-            Request::Read => m.on_read(Ok(self.item.clone()), done),
+            Request::Read => m.on_read(Ok(self.item.clone()), started, done),
             Request::Write(w) => {
                 let result = self.land(m.me(), w);
                 m.on_write(w, started, done, result);
@@ -153,6 +153,34 @@ fn the_lease_runs_from_the_start_of_the_renew_not_its_answer() {
 }
 
 #[test]
+fn a_standby_reads_on_its_cadence_from_each_reads_start_however_slow_the_answer() {
+    let mut bench = Bench::new();
+    let _a = leader(&mut bench, "a");
+    let mut b = Machine::new(me("b"), Mode::Daemon, TIMING, bench.at(ms(2_000)));
+    let poll = R * 3 / 4;
+    // Answered 300 ms after it was sent: the next read is due a poll after the send.
+    b.on_read(
+        Ok(bench.item.clone()),
+        bench.at(ms(2_000)),
+        bench.at(ms(2_300)),
+    );
+    assert_eq!(
+        b.plan(bench.at(ms(2_300)), 0),
+        Plan::Wait(Some(bench.at(ms(2_000) + poll)))
+    );
+    // An answer slower than the cadence: read again at once, not a poll later.
+    b.on_read(
+        Ok(bench.item.clone()),
+        bench.at(ms(3_000)),
+        bench.at(ms(3_000) + poll + ms(100)),
+    );
+    assert_eq!(
+        b.plan(bench.at(ms(3_000) + poll + ms(100)), 0),
+        Plan::Send(Request::Read)
+    );
+}
+
+#[test]
 fn a_standby_takes_over_only_after_the_version_stood_still_for_a_lease_duration() {
     let mut bench = Bench::new();
     let _a = leader(&mut bench, "a");
@@ -161,7 +189,11 @@ fn a_standby_takes_over_only_after_the_version_stood_still_for_a_lease_duration(
     let Plan::Send(Request::Read) = b.plan(bench.at(ms(2_000)), 0) else {
         panic!("b reads first");
     };
-    b.on_read(Ok(bench.item.clone()), bench.at(ms(2_300)));
+    b.on_read(
+        Ok(bench.item.clone()),
+        bench.at(ms(2_000)),
+        bench.at(ms(2_300)),
+    );
     assert!(!b.view().leader);
     assert_eq!(b.view().holder, Some(me("a")));
     let mut took = None;
@@ -527,9 +559,9 @@ fn run_replicas(seed: u64, replicas: usize) {
                     };
                     match (&p.request, answer) {
                         (Request::Read, Some(Landed::Read(seen))) => {
-                            r.machine.on_read(Ok(seen), done)
+                            r.machine.on_read(Ok(seen), started, done)
                         }
-                        (Request::Read, _) => r.machine.on_read(Err(unknown()), done),
+                        (Request::Read, _) => r.machine.on_read(Err(unknown()), started, done),
                         (Request::Write(w), Some(Landed::Wrote(result))) => {
                             r.machine.on_write(w, started, done, result)
                         }
