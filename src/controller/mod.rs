@@ -156,6 +156,7 @@ impl<C: Cloud> Controller<C> {
         self.ctx.cancel = cancel.clone();
         self.ctx.latest = Some(config_rx.clone());
         let mut watching = true;
+        let mut trimmed = Instant::now();
         loop {
             let now = Instant::now();
             // Wake at least every syncInterval so that liveness holds with no runner due.
@@ -189,6 +190,10 @@ impl<C: Cloud> Controller<C> {
                 .map(|r| r.name.clone())
                 .collect();
             self.pass(&due).await;
+            if trimmed.elapsed() >= self.config.controller.sync_interval {
+                crate::runtime::release_free_memory();
+                trimmed = Instant::now();
+            }
         }
         info!("control loop stopped");
     }
