@@ -156,6 +156,7 @@ impl<C: Cloud> Controller<C> {
         self.ctx.cancel = cancel.clone();
         self.ctx.latest = Some(config_rx.clone());
         let mut watching = true;
+        let mut trimmed = Instant::now();
         loop {
             let now = Instant::now();
             // Wake at least every syncInterval so that liveness holds with no runner due.
@@ -189,6 +190,10 @@ impl<C: Cloud> Controller<C> {
                 .map(|r| r.name.clone())
                 .collect();
             self.pass(&due).await;
+            if trimmed.elapsed() >= self.config.controller.sync_interval {
+                crate::runtime::release_free_memory();
+                trimmed = Instant::now();
+            }
         }
         info!("control loop stopped");
     }
@@ -252,41 +257,81 @@ impl<C: Cloud> Controller<C> {
             .chunks(OBSERVE_CHUNK)
             .map(|c| (c, Detail::Full))
             .chain(light.chunks(OBSERVE_CHUNK).map(|c| (c, Detail::Light)));
-        let mut decisions = Vec::with_capacity(specs.len());
+        let mut decisions = HashMap::with_capacity(specs.len());
         for (batch, detail) in chunks {
-            let work = match observe_batch(self.ctx.cloud.as_ref(), batch, detail).await {
-                Ok(observations) => self.take_tracked(batch, observations, &position, started),
-                Err(e) => {
-                    for spec in batch {
-                        self.observe_failed(spec, &e);
-                    }
-                    continue;
-                }
-            };
-            let ctx = &self.ctx;
-            let runners = &config.runners;
-            let intervals = (
-                config.controller.transition_interval,
-                config.controller.sync_interval,
-            );
-            let mut reconciled = futures::stream::iter(work)
-                .map(|(i, obs, tracked)| {
-                    reconcile_tracked(ctx, &runners[i], obs, tracked, intervals, started)
-                })
-                .buffer_unordered(CONCURRENCY);
-            while let Some((name, decision, tracked)) = reconciled.next().await {
-                match self.runners.get_mut(&name) {
-                    Some(slot) => *slot = tracked,
-                    None => {
-                        self.runners.insert(name.clone(), tracked);
-                    }
-                }
-                decisions.push((name, decision));
+            if detail == Detail::Light {
+                // A sweep of the runners at rest can take a minute under the API budget; runners
+                // mid-deployment that fell due meanwhile are looked at between its chunks, on
+                // their own cadence, rather than after it.
+                let now = Instant::now();
+                let fallen_due: Vec<&RunnerSpec> = config
+                    .runners
+                    .iter()
+                    .filter(|r| {
+                        self.runners
+                            .get(&r.name)
+                            .is_some_and(|t| t.due <= now && t.state.detail() == Detail::Full)
+                    })
+                    .collect();
+                self.batch(
+                    &config,
+                    &fallen_due,
+                    Detail::Full,
+                    &position,
+                    now,
+                    &mut decisions,
+                )
+                .await;
             }
+            self.batch(&config, batch, detail, &position, started, &mut decisions)
+                .await;
         }
+        let mut decisions: Vec<(String, Decision)> = decisions.into_iter().collect();
         decisions.sort_by_key(|(name, _)| position.get(name.as_str()).copied());
         self.health.mark_tick(self.ctx.clock.now());
         decisions
+    }
+
+    /// Observes `batch` at once and reconciles each of its runners, requeued from `started`.
+    /// A runner's latest decision replaces an earlier one of the same pass.
+    async fn batch(
+        &mut self,
+        config: &Arc<Config>,
+        batch: &[&RunnerSpec],
+        detail: Detail,
+        position: &HashMap<&str, usize>,
+        started: Instant,
+        decisions: &mut HashMap<String, Decision>,
+    ) {
+        let work = match observe_batch(self.ctx.cloud.as_ref(), batch, detail).await {
+            Ok(observations) => self.take_tracked(batch, observations, position, started),
+            Err(e) => {
+                for spec in batch {
+                    self.observe_failed(spec, &e);
+                }
+                return;
+            }
+        };
+        let ctx = &self.ctx;
+        let runners = &config.runners;
+        let intervals = (
+            config.controller.transition_interval,
+            config.controller.sync_interval,
+        );
+        let mut reconciled = futures::stream::iter(work)
+            .map(|(i, obs, tracked)| {
+                reconcile_tracked(ctx, &runners[i], obs, tracked, intervals, started)
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((name, decision, tracked)) = reconciled.next().await {
+            match self.runners.get_mut(&name) {
+                Some(slot) => *slot = tracked,
+                None => {
+                    self.runners.insert(name.clone(), tracked);
+                }
+            }
+            decisions.insert(name, decision);
+        }
     }
 
     /// The runners' observations paired with their state, taken out of `runners` for the
