@@ -13,10 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as WallInstant};
 
+mod common;
+
 use chrono::{DateTime, Utc};
+use common::{converged_world, fleet_file};
 use switchyard::clock::{Clock, TokioClock};
 use switchyard::cloud::budget::{Budget, RequestRates};
-use switchyard::cloud::sim::{RunnerWorld, SimCloud};
+use switchyard::cloud::sim::SimCloud;
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail, NoObserver};
 use switchyard::config::{self, Config};
 use switchyard::controller::Controller;
@@ -25,43 +28,15 @@ use switchyard::telemetry::{Health, Metrics, StatusBoard};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const LIVE: &str =
-    r#"{"active_shard":"blue","deployment_ts":"2026-01-01T00:00:00Z","deployed_shards":["blue"]}"#;
+/// The fleet's controller settings: AWS's quotas on in the simulated cloud.
+const FLEET_CONTROLLER: &str = "controller:\n  cloud: simulated\n  simulated: { apiQuotas: true }\n  syncInterval: 30s\n  transitionInterval: 2s\n";
+
 /// How often a deployment step is tried while the fleet is swept.
 const STEP_EVERY: Duration = Duration::from_secs(7);
 /// When runner-0 is told to deploy green, from the start.
 const DEPLOY_AT: Duration = Duration::from_secs(180);
 /// The defaults' grace, stability, post-switch check and drain, and the simulated termination.
 const MANDATED: Duration = Duration::from_secs(60 + 120 + 30 + 60 + 2);
-
-fn fleet_file(runners: usize) -> String {
-    let mut text = String::from(
-        "controller:\n  cloud: simulated\n  simulated: { apiQuotas: true }\n  syncInterval: 30s\n  transitionInterval: 2s\nrunners:\n",
-    );
-    for i in 0..runners {
-        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
-        text.push_str(&format!(
-            "  - name: runner-{i}\n    activeShard: blue\n    listenerArn: {arn}:listener/app/lb-{i}/1\n    shards:\n      blue: {{ autoScalingGroup: runner-{i}-blue, targetGroupArn: {arn}:targetgroup/runner-{i}-blue/1 }}\n      green: {{ autoScalingGroup: runner-{i}-green, targetGroupArn: {arn}:targetgroup/runner-{i}-green/2 }}\n"
-        ));
-    }
-    text
-}
-
-fn converged(config: &mut Config) {
-    let world: BTreeMap<String, RunnerWorld> = config
-        .runners
-        .iter()
-        .map(|r| {
-            let mut w = RunnerWorld {
-                record: Some(LIVE.to_string()),
-                ..RunnerWorld::default()
-            };
-            w.shards.blue.capacity = 2;
-            (r.name.clone(), w)
-        })
-        .collect();
-    config.controller.simulated.world = world;
-}
 
 /// The simulated cloud as the controller uses it, watched from outside: when each runner was
 /// last observed (the start of the observation that succeeded), and whether a sweep is under way.
@@ -283,9 +258,12 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let runners = env("SWITCHYARD_BENCH_RUNNERS", if full { 10_000 } else { 300 }).max(2) as usize;
     let minutes = env("SWITCHYARD_BENCH_MINUTES", if full { 60 } else { 4 }).max(1);
-    let mut config = config::parse(&fleet_file(runners), std::path::Path::new("fleet.yaml"))
-        .expect("valid fleet");
-    converged(&mut config);
+    let mut config = config::parse(
+        &fleet_file(FLEET_CONTROLLER, runners),
+        std::path::Path::new("fleet.yaml"),
+    )
+    .expect("valid fleet");
+    converged_world(&mut config);
     let rates = RequestRates::default();
 
     println!(

@@ -3,56 +3,29 @@
 //! calls per runner per steady tick, the figure that keeps a fleet inside AWS's API rate limits
 //! (target: at most ~0.2). Results are kept in BENCHMARKS.md.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+mod common;
+
+use common::{converged_world, fleet_file};
 use switchyard::clock::Clock;
-use switchyard::cloud::sim::{ManualClock, RunnerWorld, SimCloud};
-use switchyard::config::{self, Config};
+use switchyard::cloud::sim::{ManualClock, SimCloud};
+use switchyard::config;
 use switchyard::controller::Controller;
 use switchyard::core::Phase;
 use switchyard::telemetry::{Health, Metrics, StatusBoard};
-
-const LIVE: &str =
-    r#"{"active_shard":"blue","deployment_ts":"2026-01-01T00:00:00Z","deployed_shards":["blue"]}"#;
-
-fn fleet_file(runners: usize) -> String {
-    let mut text = String::from(
-        "controller:\n  cloud: simulated\n  syncInterval: 30s\n  transitionInterval: 2s\nrunners:\n",
-    );
-    for i in 0..runners {
-        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
-        text.push_str(&format!(
-            "  - name: runner-{i}\n    activeShard: blue\n    listenerArn: {arn}:listener/app/lb-{i}/1\n    shards:\n      blue: {{ autoScalingGroup: runner-{i}-blue, targetGroupArn: {arn}:targetgroup/runner-{i}-blue/1 }}\n      green: {{ autoScalingGroup: runner-{i}-green, targetGroupArn: {arn}:targetgroup/runner-{i}-green/2 }}\n"
-        ));
-    }
-    text
-}
-
-fn converged_world(config: &mut Config) {
-    let world: BTreeMap<String, RunnerWorld> = config
-        .runners
-        .iter()
-        .map(|r| {
-            let mut w = RunnerWorld {
-                record: Some(LIVE.to_string()),
-                ..RunnerWorld::default()
-            };
-            w.shards.blue.capacity = 2;
-            (r.name.clone(), w)
-        })
-        .collect();
-    config.controller.simulated.world = world;
-}
 
 fn main() {
     let runners: usize = std::env::var("SWITCHYARD_BENCH_RUNNERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let text = fleet_file(runners);
+    let text = fleet_file(
+        "controller:\n  cloud: simulated\n  syncInterval: 30s\n  transitionInterval: 2s\n",
+        runners,
+    );
     let parse_started = Instant::now();
     let mut config = config::parse(&text, std::path::Path::new("fleet.yaml")).expect("valid fleet");
     let parse_time = parse_started.elapsed();

@@ -8,15 +8,17 @@
 //! yielding, so a thread CPU clock read before and after sees only the simulation); the rest is
 //! the controller's own. Prints the figures; nothing asserts on them (BENCHMARKS.md keeps them).
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use chrono::{DateTime, Utc};
+use common::{LIVE, converged_world};
 use switchyard::clock::Clock;
-use switchyard::cloud::sim::{ManualClock, RunnerWorld, SimCloud};
+use switchyard::cloud::sim::{ManualClock, SimCloud};
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail};
 use switchyard::config::{self, Config};
 use switchyard::controller::Controller;
@@ -26,9 +28,6 @@ use switchyard::telemetry::{Health, Metrics, StatusBoard};
 
 const CHILD: &str = "SWITCHYARD_FOOTPRINT_RUNNERS";
 const STEADY_PASSES: usize = 10;
-const LIVE: &str =
-    r#"{"active_shard":"blue","deployment_ts":"2026-01-01T00:00:00Z","deployed_shards":["blue"]}"#;
-
 fn main() {
     match std::env::var(CHILD).ok().and_then(|v| v.parse().ok()) {
         Some(runners) => measure(runners),
@@ -215,36 +214,13 @@ fn heap() -> String {
     )
 }
 
+/// Short waits, so that a deployment of the whole fleet takes a few dozen passes.
 fn fleet_file(runners: usize) -> String {
-    // Short waits, so that a deployment of the whole fleet takes a few dozen passes.
-    let mut text = String::from(
+    common::fleet_file(
         "controller:\n  cloud: simulated\n  syncInterval: 30s\n  transitionInterval: 2s\n\
-         defaults:\n  healthCheckGracePeriod: 6s\n  stabilityDuration: 6s\n  postSwitchCheck: 4s\n  drainDelay: 4s\n\
-         runners:\n",
-    );
-    let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
-    for i in 0..runners {
-        text.push_str(&format!(
-            "  - name: runner-{i}\n    activeShard: blue\n    listenerArn: {arn}:listener/app/lb-{i}/1\n    shards:\n      blue: {{ autoScalingGroup: runner-{i}-blue, targetGroupArn: {arn}:targetgroup/runner-{i}-blue/1 }}\n      green: {{ autoScalingGroup: runner-{i}-green, targetGroupArn: {arn}:targetgroup/runner-{i}-green/2 }}\n"
-        ));
-    }
-    text
-}
-
-fn converged_world(config: &mut Config) {
-    let world: BTreeMap<String, RunnerWorld> = config
-        .runners
-        .iter()
-        .map(|r| {
-            let mut w = RunnerWorld {
-                record: Some(LIVE.to_string()),
-                ..RunnerWorld::default()
-            };
-            w.shards.blue.capacity = 2;
-            (r.name.clone(), w)
-        })
-        .collect();
-    config.controller.simulated.world = world;
+         defaults:\n  healthCheckGracePeriod: 6s\n  stabilityDuration: 6s\n  postSwitchCheck: 4s\n  drainDelay: 4s\n",
+        runners,
+    )
 }
 
 /// CPU of one pass: the whole process, and the simulated cloud's part of it.
