@@ -564,16 +564,15 @@ runners:
     }
 
     pub async fn forward_to(&self, tg: &str) {
+        let forward = aws_sdk_elasticloadbalancingv2::types::Action::builder()
+            .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+            .target_group_arn(tg)
+            .build();
         if let Some(rule) = &self.runner().listener_rule_arn {
             self.elb()
                 .modify_rule()
                 .rule_arn(rule)
-                .actions(
-                    aws_sdk_elasticloadbalancingv2::types::Action::builder()
-                        .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
-                        .target_group_arn(tg)
-                        .build(),
-                )
+                .actions(forward.clone())
                 .send()
                 .await
                 .expect("modify rule");
@@ -582,12 +581,7 @@ runners:
         self.elb()
             .modify_listener()
             .listener_arn(&self.runner().listener_arn)
-            .default_actions(
-                aws_sdk_elasticloadbalancingv2::types::Action::builder()
-                    .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
-                    .target_group_arn(tg)
-                    .build(),
-            )
+            .default_actions(forward)
             .send()
             .await
             .expect("modify listener");
