@@ -89,7 +89,7 @@ pub fn runner(r: &RunnerStatus) -> String {
         .filter(|c| c.status == ConditionValue::True)
         .map(|c| {
             if c.reason.is_empty() {
-                c.kind.clone()
+                c.kind.to_string()
             } else {
                 format!("{} ({})", c.kind, c.reason)
             }

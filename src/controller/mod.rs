@@ -90,7 +90,9 @@ pub struct Controller<C: Cloud> {
     ctx: Context<C>,
     health: Health,
     config: Arc<Config>,
-    runners: HashMap<String, Tracked>,
+    /// Boxed: a runner's entry is some 500 bytes, and the table keeps about twice as many slots
+    /// as runners.
+    runners: HashMap<String, Box<Tracked>>,
     /// The term of leadership the runners' memories were built in (docs/high-availability.md).
     term: Option<u64>,
 }
@@ -216,7 +218,7 @@ impl<C: Cloud> Controller<C> {
         for name in &names {
             self.runners
                 .entry(name.clone())
-                .or_insert_with(|| Tracked::new(now))
+                .or_insert_with(|| Box::new(Tracked::new(now)))
                 .due = now;
         }
         self.health.set_interval(config.controller.sync_interval);
@@ -345,14 +347,14 @@ impl<C: Cloud> Controller<C> {
         observations: Vec<RunnerObservation>,
         position: &HashMap<&str, usize>,
         started: Instant,
-    ) -> Vec<(usize, RunnerObservation, Tracked)> {
+    ) -> Vec<(usize, RunnerObservation, Box<Tracked>)> {
         let mut work = Vec::with_capacity(batch.len());
         for (spec, obs) in batch.iter().zip(observations) {
             let index = position.get(spec.name.as_str()).copied();
             let tracked = self
                 .runners
                 .get_mut(&spec.name)
-                .map(|t| std::mem::replace(t, Tracked::new(started)));
+                .map(|t| std::mem::replace(t, Box::new(Tracked::new(started))));
             if let (Some(i), Some(tracked)) = (index, tracked) {
                 work.push((i, obs, tracked));
             }
@@ -400,10 +402,10 @@ async fn reconcile_tracked<C: Cloud>(
     ctx: &Context<C>,
     spec: &RunnerSpec,
     obs: RunnerObservation,
-    mut tracked: Tracked,
+    mut tracked: Box<Tracked>,
     intervals: (Duration, Duration),
     observed_at: Instant,
-) -> (String, Decision, Tracked) {
+) -> (String, Decision, Box<Tracked>) {
     let result = reconcile(ctx, spec, obs, &mut tracked.state).await;
     let wake = result
         .decision

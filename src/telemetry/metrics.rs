@@ -12,9 +12,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::decision_gauges::DecisionGauges;
 use crate::cloud::RequestObserver;
 use crate::cloud::budget::Priority;
-use crate::core::{ConditionType, Decision, HaltReason, Phase, Shard, ShardPair};
+use crate::core::{Decision, Phase};
 
 /// The outcomes of `switchyard_deployments_total`, created at zero for every runner so that
 /// `increase()` in alert rules sees the first deployment of each kind.
@@ -28,30 +29,6 @@ struct VersionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunnerLabels {
     runner: Arc<str>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PhaseLabels {
-    runner: Arc<str>,
-    phase: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HaltLabels {
-    runner: Arc<str>,
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ConditionLabels {
-    runner: Arc<str>,
-    condition: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ShardLabels {
-    runner: Arc<str>,
-    shard: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -131,9 +108,6 @@ fn request_buckets() -> Histogram {
 #[derive(Debug)]
 struct RunnerSeries {
     name: Arc<str>,
-    /// Handles on the series every decision sets, so that publishing a decision is a few dozen
-    /// atomic stores rather than as many label-set lookups (each of which allocated its labels).
-    gauges: Option<DecisionGauges>,
     /// Series whose label values are open-ended strings: remembered so that `forget_runner` can
     /// find them, because a `Family` cannot be searched by one label.
     error_kinds: BTreeSet<String>,
@@ -145,7 +119,6 @@ impl RunnerSeries {
     fn new(name: &str) -> RunnerSeries {
         RunnerSeries {
             name: Arc::from(name),
-            gauges: None,
             error_kinds: BTreeSet::new(),
             invariants: BTreeSet::new(),
             outcomes: BTreeSet::new(),
@@ -153,39 +126,9 @@ impl RunnerSeries {
     }
 }
 
-/// A runner's series of `observe_decision`, in the order of `Phase::ALL`, `HaltReason::ALL`,
-/// `ConditionType::ALL` and `Shard::ALL`.
-#[derive(Debug)]
-struct DecisionGauges {
-    phase: [Gauge; Phase::ALL.len()],
-    halted: [Gauge; HaltReason::ALL.len()],
-    condition: [Gauge; ConditionType::ALL.len()],
-    /// `None` once `remove_shard_series` took them out of the registry; made again on the next
-    /// decision that judges the shards.
-    shards: Option<ShardPair<ShardGauges>>,
-}
-
-#[derive(Debug)]
-struct ShardGauges {
-    healthy: Gauge,
-    active: Gauge,
-    deployed: Gauge,
-    serving: Gauge,
-    healthy_targets: Gauge,
-    desired_capacity: Gauge,
-}
-
 pub struct Metrics {
     registry: Registry,
-    runner_phase: Family<PhaseLabels, Gauge>,
-    runner_halted: Family<HaltLabels, Gauge>,
-    runner_condition: Family<ConditionLabels, Gauge>,
-    shard_healthy: Family<ShardLabels, Gauge>,
-    shard_active: Family<ShardLabels, Gauge>,
-    shard_deployed: Family<ShardLabels, Gauge>,
-    shard_serving: Family<ShardLabels, Gauge>,
-    shard_healthy_targets: Family<ShardLabels, Gauge>,
-    shard_desired_capacity: Family<ShardLabels, Gauge>,
+    decisions: DecisionGauges,
     deployments: Family<DeploymentLabels, Counter>,
     deployment_duration: HistogramFamily<OutcomeLabels>,
     phase_duration: HistogramFamily<PhaseOnlyLabels>,
@@ -228,15 +171,7 @@ impl Metrics {
         );
 
         let metrics = Metrics {
-            runner_phase: Family::default(),
-            runner_halted: Family::default(),
-            runner_condition: Family::default(),
-            shard_healthy: Family::default(),
-            shard_active: Family::default(),
-            shard_deployed: Family::default(),
-            shard_serving: Family::default(),
-            shard_healthy_targets: Family::default(),
-            shard_desired_capacity: Family::default(),
+            decisions: DecisionGauges::default(),
             deployments: Family::default(),
             deployment_duration: Family::new_with_constructor(deployment_buckets),
             phase_duration: Family::new_with_constructor(phase_buckets),
@@ -259,51 +194,8 @@ impl Metrics {
             registry: Registry::default(),
         };
         let r = &mut registry;
-        r.register(
-            "runner_phase",
-            "1 for the runner's current phase, 0 for every other phase",
-            metrics.runner_phase.clone(),
-        );
-        r.register(
-            "runner_halted",
-            "1 when the runner is halted for this reason",
-            metrics.runner_halted.clone(),
-        );
-        r.register(
-            "runner_condition",
-            "1 when the condition holds for the runner",
-            metrics.runner_condition.clone(),
-        );
-        r.register(
-            "shard_healthy",
-            "1 when the shard has at least the required healthy targets",
-            metrics.shard_healthy.clone(),
-        );
-        r.register(
-            "shard_active",
-            "1 when the status record names the shard active",
-            metrics.shard_active.clone(),
-        );
-        r.register(
-            "shard_deployed",
-            "1 when the status record lists the shard in deployed_shards",
-            metrics.shard_deployed.clone(),
-        );
-        r.register(
-            "shard_serving",
-            "1 when the listener forwards (only) to the shard's target group",
-            metrics.shard_serving.clone(),
-        );
-        r.register(
-            "shard_healthy_targets",
-            "Instances InService, Healthy and healthy in the shard's target group",
-            metrics.shard_healthy_targets.clone(),
-        );
-        r.register(
-            "shard_desired_capacity",
-            "Desired capacity of the shard's Auto Scaling group",
-            metrics.shard_desired_capacity.clone(),
-        );
+        // runner_phase, runner_halted, runner_condition and shard_*, written at scrape time.
+        r.register_collector(Box::new(metrics.decisions.clone()));
         r.register(
             "deployments",
             "Finished deployments by outcome",
@@ -411,78 +303,17 @@ impl Metrics {
 
     /// Publishes what one reconcile concluded about a runner.
     pub fn observe_decision(&self, runner: &str, decision: &Decision) {
-        let mut all = self.lock_series();
-        let series = series_of(&mut all, runner);
-        let name = &series.name;
-        let gauges = series.gauges.get_or_insert_with(|| {
+        let name = {
+            let mut all = self.lock_series();
+            Arc::clone(&series_of(&mut all, runner).name)
+        };
+        if self.decisions.set(&name, decision) {
             for outcome in DEPLOYMENT_OUTCOMES {
                 // Only creates the zero series; the read guard is not needed.
                 let _ = self
                     .deployments
-                    .get_or_create(&deployment_labels(name, outcome));
+                    .get_or_create(&deployment_labels(&name, outcome));
             }
-            DecisionGauges {
-                phase: Phase::ALL.map(|p| {
-                    self.runner_phase
-                        .get_or_create_owned(&phase_labels(name, p))
-                }),
-                halted: HaltReason::ALL.map(|r| {
-                    self.runner_halted
-                        .get_or_create_owned(&halt_labels(name, r))
-                }),
-                condition: ConditionType::ALL.map(|c| {
-                    self.runner_condition
-                        .get_or_create_owned(&condition_labels(name, c))
-                }),
-                shards: None,
-            }
-        });
-        for (gauge, phase) in gauges.phase.iter().zip(Phase::ALL) {
-            gauge.set(i64::from(phase == decision.phase));
-        }
-        let halted = decision.halt.as_ref().map(|h| h.reason);
-        for (gauge, reason) in gauges.halted.iter().zip(HaltReason::ALL) {
-            gauge.set(i64::from(halted == Some(reason)));
-        }
-        for (gauge, condition) in gauges.condition.iter().zip(ConditionType::ALL) {
-            let holds = decision.conditions.iter().any(|c| c.kind == condition);
-            gauge.set(i64::from(holds));
-        }
-        match &decision.shards {
-            Some(reports) => {
-                let shards = gauges.shards.get_or_insert_with(|| {
-                    ShardPair::from_fn(|shard| self.shard_gauges(name, shard))
-                });
-                for (shard, report) in reports.iter() {
-                    let g = &shards[shard];
-                    let f = &report.facts;
-                    g.healthy.set(i64::from(f.healthy));
-                    g.active.set(i64::from(f.active));
-                    g.deployed.set(i64::from(f.deployed));
-                    g.serving.set(i64::from(f.serving));
-                    g.healthy_targets.set(i64::from(f.healthy_targets));
-                    g.desired_capacity.set(i64::from(f.desired_capacity));
-                }
-            }
-            // The observation could not tell (a resource missing, a malformed record): an old
-            // value would claim a health nobody has seen, so the series go until it can.
-            None => {
-                if gauges.shards.take().is_some() {
-                    self.remove_shard_series(name);
-                }
-            }
-        }
-    }
-
-    fn shard_gauges(&self, runner: &Arc<str>, shard: Shard) -> ShardGauges {
-        let l = shard_labels(runner, shard);
-        ShardGauges {
-            healthy: self.shard_healthy.get_or_create_owned(&l),
-            active: self.shard_active.get_or_create_owned(&l),
-            deployed: self.shard_deployed.get_or_create_owned(&l),
-            serving: self.shard_serving.get_or_create_owned(&l),
-            healthy_targets: self.shard_healthy_targets.get_or_create_owned(&l),
-            desired_capacity: self.shard_desired_capacity.get_or_create_owned(&l),
         }
     }
 
@@ -493,17 +324,7 @@ impl Metrics {
             return;
         };
         let name = &series.name;
-        for phase in Phase::ALL {
-            self.runner_phase.remove(&phase_labels(name, phase));
-        }
-        for reason in HaltReason::ALL {
-            self.runner_halted.remove(&halt_labels(name, reason));
-        }
-        for condition in ConditionType::ALL {
-            self.runner_condition
-                .remove(&condition_labels(name, condition));
-        }
-        self.remove_shard_series(name);
+        self.decisions.forget(name);
         for outcome in DEPLOYMENT_OUTCOMES
             .iter()
             .copied()
@@ -637,22 +458,6 @@ impl Metrics {
         }
     }
 
-    fn remove_shard_series(&self, runner: &Arc<str>) {
-        for shard in Shard::ALL {
-            let l = shard_labels(runner, shard);
-            for family in [
-                &self.shard_healthy,
-                &self.shard_active,
-                &self.shard_deployed,
-                &self.shard_serving,
-                &self.shard_healthy_targets,
-                &self.shard_desired_capacity,
-            ] {
-                family.remove(&l);
-            }
-        }
-    }
-
     fn lock_series(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, RunnerSeries>> {
         // The map holds only label names; a panic elsewhere while it was held leaves it usable.
         self.series.lock().unwrap_or_else(|e| e.into_inner())
@@ -727,34 +532,6 @@ fn series_of<'a>(
         all.insert(Arc::clone(&series.name), series);
     }
     all.get_mut(runner).expect("inserted above")
-}
-
-fn phase_labels(runner: &Arc<str>, phase: Phase) -> PhaseLabels {
-    PhaseLabels {
-        runner: Arc::clone(runner),
-        phase: phase.as_str(),
-    }
-}
-
-fn halt_labels(runner: &Arc<str>, reason: HaltReason) -> HaltLabels {
-    HaltLabels {
-        runner: Arc::clone(runner),
-        reason: reason.as_str(),
-    }
-}
-
-fn condition_labels(runner: &Arc<str>, condition: ConditionType) -> ConditionLabels {
-    ConditionLabels {
-        runner: Arc::clone(runner),
-        condition: condition.as_str(),
-    }
-}
-
-fn shard_labels(runner: &Arc<str>, shard: Shard) -> ShardLabels {
-    ShardLabels {
-        runner: Arc::clone(runner),
-        shard: shard.as_str(),
-    }
 }
 
 fn deployment_labels(runner: &Arc<str>, outcome: &str) -> DeploymentLabels {

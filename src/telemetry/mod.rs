@@ -3,6 +3,7 @@
 //! reads them back, and the log subscriber.
 
 mod client;
+mod decision_gauges;
 mod exposition;
 mod health;
 mod leadership;

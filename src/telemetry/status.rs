@@ -1,7 +1,8 @@
 //! The status board: what `/api/v1/status` serves and `switchyard status --server` prints.
 //! The controller updates it after every reconcile; readers take snapshots.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -46,7 +47,8 @@ pub struct RunnerStatus {
     /// the observation could not be read.
     pub active_shard: Option<Shard>,
     pub paused: bool,
-    pub phase: String,
+    /// Names fixed at compile time are borrowed, not copied into every runner's status.
+    pub phase: Cow<'static, str>,
     pub halted: Option<HaltStatus>,
     /// One entry per condition type, in `ConditionType::ALL` order.
     pub conditions: Vec<ConditionStatus>,
@@ -76,7 +78,7 @@ pub enum ConditionValue {
 #[serde(rename_all = "camelCase")]
 pub struct ConditionStatus {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     pub status: ConditionValue,
     pub reason: String,
     pub message: String,
@@ -98,9 +100,9 @@ pub struct ShardStatus {
     pub revision: Option<String>,
     /// The runbook row (`ShardClass` variant name); the controller's own in-flight provision,
     /// a healthy inactive undeployed shard that is no cause to halt, is `OwnInFlightProvision`.
-    pub class: String,
+    pub class: Cow<'static, str>,
     /// The runbook table's "meaning" column for that row.
-    pub meaning: String,
+    pub meaning: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,12 +216,7 @@ impl StatusBoard {
             runners.insert(spec.name.clone(), Entry::default());
         }
         let entry = runners.get_mut(&spec.name).expect("inserted above");
-        let previous: HashMap<String, (ConditionValue, DateTime<Utc>)> = entry
-            .status
-            .iter()
-            .flat_map(|s| &s.conditions)
-            .map(|c| (c.kind.clone(), (c.status, c.last_transition_time)))
-            .collect();
+        let previous = entry.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
         let conditions = ConditionType::ALL
             .into_iter()
             .map(|kind| {
@@ -229,12 +226,12 @@ impl StatusBoard {
                 } else {
                     ConditionValue::False
                 };
-                let last_transition_time = match previous.get(kind.as_str()) {
-                    Some((before, since)) if *before == status => *since,
+                let last_transition_time = match previous.iter().find(|c| c.kind == kind.as_str()) {
+                    Some(before) if before.status == status => before.last_transition_time,
                     _ => now,
                 };
                 ConditionStatus {
-                    kind: kind.as_str().to_owned(),
+                    kind: Cow::Borrowed(kind.as_str()),
                     status,
                     reason: held.map(|c| c.reason.clone()).unwrap_or_default(),
                     message: held.map(|c| c.message.clone()).unwrap_or_default(),
@@ -253,7 +250,7 @@ impl StatusBoard {
             desired_revision: spec.revision.clone(),
             active_shard: shards.iter().find(|s| s.active).map(|s| s.shard),
             paused: spec.paused,
-            phase: decision.phase.as_str().to_owned(),
+            phase: Cow::Borrowed(decision.phase.as_str()),
             halted: decision.halt.as_ref().map(|h| HaltStatus {
                 reason: h.reason.as_str().to_owned(),
                 message: h.message.clone(),
@@ -344,7 +341,7 @@ fn shard_status(report: &ShardReport) -> ShardStatus {
         required: f.required,
         desired_capacity: f.desired_capacity,
         revision: f.revision.clone(),
-        class: class_name(report.class).to_owned(),
-        meaning: report.class.meaning().to_owned(),
+        class: Cow::Borrowed(class_name(report.class)),
+        meaning: Cow::Borrowed(report.class.meaning()),
     }
 }
