@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use switchyard::cloud::aws::AwsCloud;
+use switchyard::cloud::budget::Priority;
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail, RequestObserver};
 use switchyard::config::AwsSettings;
 use switchyard::core::{
@@ -927,4 +928,55 @@ async fn runners_on_rules_share_one_describe_rules_call_and_switch_alone() {
         [w.runners[0].shards.green.target_group_arn.as_str()]
     );
     assert!(obs[2].listener.present().is_some());
+}
+
+/// What the adapter reported, in order: requests sent and waits for the API budget.
+#[derive(Default)]
+struct BudgetLog(Mutex<Vec<String>>);
+
+impl RequestObserver for BudgetLog {
+    fn request(&self, _: &'static str, op: &'static str, outcome: &'static str, _: Duration) {
+        self.0.lock().unwrap().push(format!("{op} {outcome}"));
+    }
+
+    fn budget_waiting(&self, service: &'static str, _: Priority, delta: i64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{service} waiting {delta:+}"));
+    }
+
+    fn budget_waited(&self, service: &'static str, _: Priority, waited: Duration) {
+        assert!(waited > Duration::ZERO, "{service} waited no time");
+        self.0.lock().unwrap().push(format!("{service} waited"));
+    }
+}
+
+/// Every request the adapter sends first takes its service's API budget: with one STS request a
+/// second, a second GetCallerIdentity right after the first waits, and is sent only after.
+#[tokio::test]
+async fn a_request_beyond_the_budget_waits_before_it_is_sent() {
+    let w = world(1).await;
+    let log = Arc::new(BudgetLog::default());
+    let mut slow = settings(&w.endpoint);
+    slow.max_requests_per_second.sts = 1;
+    let cloud = AwsCloud::connect_with_credentials(&slow, log.clone(), "testing", "testing")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let id = tokio::time::timeout(Duration::from_secs(10), cloud.account_id())
+            .await
+            .expect("the budget admits a request a second");
+        assert_eq!(id.unwrap(), ACCOUNT);
+    }
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        [
+            "GetCallerIdentity success",
+            "sts waiting +1",
+            "sts waiting -1",
+            "sts waited",
+            "GetCallerIdentity success",
+        ]
+    );
 }
