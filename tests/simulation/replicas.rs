@@ -386,9 +386,16 @@ fn file() -> String {
             world,
             "      r{i}:\n        record: '{{\"active_shard\":\"blue\",\"deployment_ts\":\"2026-11-22T09:00:00Z\",\"deployed_shards\":[\"blue\"]}}'\n        serving: blue\n        healthCheckType: ELB\n        shards:\n          blue: {{ capacity: 2, revision: \"1\" }}\n"
         );
+        // Every other runner switches through a host-header rule of one shared listener, so
+        // that the replicas' ModifyRule calls pass through the lease gate too.
+        let listener = if i % 2 == 1 {
+            format!("listenerRuleArn: {arn}:listener-rule/app/lb-shared/1/80/r{i}")
+        } else {
+            format!("listenerArn: {arn}:listener/app/lb-r{i}/1")
+        };
         let _ = write!(
             runners,
-            "  - name: r{i}\n    activeShard: blue\n    revision: \"1\"\n    listenerArn: {arn}:listener/app/lb-r{i}/1\n    shards:\n      blue: {{ autoScalingGroup: r{i}-blue, targetGroupArn: {arn}:targetgroup/r{i}-blue/1 }}\n      green: {{ autoScalingGroup: r{i}-green, targetGroupArn: {arn}:targetgroup/r{i}-green/2 }}\n"
+            "  - name: r{i}\n    activeShard: blue\n    revision: \"1\"\n    {listener}\n    shards:\n      blue: {{ autoScalingGroup: r{i}-blue, targetGroupArn: {arn}:targetgroup/r{i}-blue/1 }}\n      green: {{ autoScalingGroup: r{i}-green, targetGroupArn: {arn}:targetgroup/r{i}-green/2 }}\n"
         );
     }
     format!(
