@@ -435,6 +435,72 @@ fn shard_series_come_back_with_the_next_judged_observation() {
     }
 }
 
+/// The decision gauges are written at scrape time: each family once, its series contiguous and
+/// its runners in order, with a runner's shards left out while they cannot be judged.
+#[test]
+fn each_decision_family_is_written_once_with_its_runners_in_order() {
+    let m = Metrics::new("0");
+    let mut broken = decision(Phase::Halted, Some(HaltReason::ResourceMissing), &[]);
+    broken.shards = None;
+    m.observe_decision("c", &decision(Phase::Converged, None, &[]));
+    m.observe_decision("a", &decision(Phase::Switching, None, &[]));
+    m.observe_decision("b", &broken);
+    let text = m.encode();
+    for family in [
+        "runner_phase",
+        "runner_halted",
+        "runner_condition",
+        "shard_healthy",
+        "shard_active",
+        "shard_deployed",
+        "shard_serving",
+        "shard_healthy_targets",
+        "shard_desired_capacity",
+    ] {
+        let name = format!("switchyard_{family}");
+        assert_eq!(
+            text.matches(&format!("# TYPE {name} gauge\n")).count(),
+            1,
+            "{text}"
+        );
+        // Every line of the family, from its HELP on, is contiguous.
+        let lines: Vec<&str> = text.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("# HELP {name} ")))
+            .expect("a HELP line");
+        let runners: Vec<&str> = lines[first + 2..]
+            .iter()
+            .take_while(|l| l.starts_with(&format!("{name}{{")))
+            .map(|l| l.split('"').nth(1).expect("a runner label"))
+            .collect();
+        assert_eq!(
+            runners.len(),
+            series_count(&text, &format!("{name}{{")),
+            "{family}: not contiguous in\n{text}"
+        );
+        let mut sorted = runners.clone();
+        sorted.sort();
+        assert_eq!(runners, sorted, "{family}: runners out of order");
+        let shards_of_b = runners.contains(&"b");
+        assert_eq!(shards_of_b, !family.starts_with("shard_"), "{family}");
+    }
+    assert_eq!(
+        value(
+            &text,
+            r#"switchyard_runner_phase{runner="a",phase="Switching"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"switchyard_runner_phase{runner="c",phase="Switching"}"#
+        ),
+        Some(0.0)
+    );
+}
+
 #[test]
 fn a_runner_forgotten_and_added_again_is_published_afresh() {
     let m = Metrics::new("0");
