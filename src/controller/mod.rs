@@ -288,10 +288,18 @@ impl<C: Cloud> Controller<C> {
             self.batch(&config, batch, detail, &position, started, &mut decisions)
                 .await;
         }
-        let mut decisions: Vec<(String, Decision)> = decisions.into_iter().collect();
-        decisions.sort_by_key(|(name, _)| position.get(name.as_str()).copied());
+        // In the file's order. Taken out by name rather than sorted: a decision is large, and
+        // a sort moved every one of them several times through a scratch buffer of the fleet's
+        // size (a fifteenth of a steady pass's CPU at 1,000 runners).
+        let mut ordered = Vec::with_capacity(decisions.len());
+        for spec in &config.runners {
+            if decisions.is_empty() {
+                break;
+            }
+            ordered.extend(decisions.remove_entry(&spec.name));
+        }
         self.health.mark_tick(self.ctx.clock.now());
-        decisions
+        ordered
     }
 
     /// Observes `batch` at once and reconciles each of its runners, requeued from `started`.
