@@ -2,7 +2,7 @@
 //! `shard_*` families, 41 series per runner. They are kept as one small value per runner and
 //! written out at scrape time (as kube-state-metrics does) rather than registered as 41 series
 //! apiece: at 1,000 runners the registered series held some 4 MiB of hash tables and atomics,
-//! a fifth of the daemon's memory (BENCHMARKS.md).
+//! about a sixth of the daemon's memory (BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
