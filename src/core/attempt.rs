@@ -229,20 +229,25 @@ impl<'a> Attempt<'a> {
         if f.serving {
             // A first deployment onto the shard the listener already names: no switch to make;
             // the verification `track` started runs from now.
-            let verified = memory.verified_since.as_ref().map_or(now, |s| s.since);
             return Plan::wait_until(
                 Phase::VerifyingAfterSwitch,
-                verified + self.spec.settings.post_switch_check,
+                self.verified_until(memory, now),
                 format!("{shard} stable and already serving; verifying it stays healthy"),
             );
         }
         Plan::act(Phase::Switching, Step::SwitchListener { to: shard })
     }
 
+    /// When the post-switch check ends: `postSwitchCheck` after the verification began (now,
+    /// when it begins with this look).
+    fn verified_until(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> DateTime<Utc> {
+        let since = memory.verified_since.as_ref().map_or(now, |s| s.since);
+        since + self.spec.settings.post_switch_check
+    }
+
     /// `VerifyingAfterSwitch`, then `Recording`.
     fn verify(&self, memory: &RunnerMemory, now: DateTime<Utc>) -> Plan {
-        let since = memory.verified_since.as_ref().map_or(now, |s| s.since);
-        let until = since + self.spec.settings.post_switch_check;
+        let until = self.verified_until(memory, now);
         if now < until {
             return Plan::wait_until(
                 Phase::VerifyingAfterSwitch,
