@@ -331,6 +331,18 @@ impl World {
         }
     }
 
+    /// The ASG's instances as the APIs show them: those terminated are gone.
+    fn instance_views<'a>(
+        &'a self,
+        asg: &'a Asg,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = InstanceView> + 'a {
+        asg.instances
+            .iter()
+            .filter(move |i| !self.gone(i, now))
+            .map(move |i| self.view_instance(asg, i, now))
+    }
+
     pub fn view_asg(&self, name: &str, now: DateTime<Utc>) -> Option<AsgView> {
         let asg = self.asgs.get(name)?;
         Some(AsgView {
@@ -339,12 +351,7 @@ impl World {
             max_size: asg.max_size,
             desired_capacity: asg.desired_capacity,
             launch_template_version: asg.launch_template_version.clone(),
-            instances: asg
-                .instances
-                .iter()
-                .filter(|i| !self.gone(i, now))
-                .map(|i| self.view_instance(asg, i, now))
-                .collect(),
+            instances: self.instance_views(asg, now).collect(),
             tags: asg.tags.clone(),
             target_group_arns: asg.target_group_arns.clone(),
             health_check_type: asg.health_check_type.clone(),
@@ -360,12 +367,7 @@ impl World {
             self.asgs
                 .values()
                 .filter(|asg| asg.target_group_arns.iter().any(|a| a == arn))
-                .flat_map(|asg| {
-                    asg.instances
-                        .iter()
-                        .filter(|i| !self.gone(i, now))
-                        .map(move |i| self.view_instance(asg, i, now))
-                })
+                .flat_map(|asg| self.instance_views(asg, now))
                 .map(|i| TargetHealth {
                     id: i.id,
                     state: i.target_state,
