@@ -372,7 +372,6 @@ impl Machine {
         }
     }
 
-    /// The answer to a read that returned at `done`.
     /// The answer to a read, started at `started` and answered at `done`.
     pub fn on_read(
         &mut self,
