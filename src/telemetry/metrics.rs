@@ -103,8 +103,8 @@ fn request_buckets() -> Histogram {
     ])
 }
 
-/// What the registry holds of one runner. The name is shared by every label set of the runner
-/// rather than copied into each (a runner has some 45 series).
+/// What the registry holds of one runner. The name is shared by every label set of the runner's
+/// registered series (and by its decision gauges) rather than copied into each.
 #[derive(Debug)]
 struct RunnerSeries {
     name: Arc<str>,
@@ -303,10 +303,7 @@ impl Metrics {
 
     /// Publishes what one reconcile concluded about a runner.
     pub fn observe_decision(&self, runner: &str, decision: &Decision) {
-        let name = {
-            let mut all = self.lock_series();
-            Arc::clone(&series_of(&mut all, runner).name)
-        };
+        let name = self.runner(runner, |_| {});
         if self.decisions.set(&name, decision) {
             for outcome in DEPLOYMENT_OUTCOMES {
                 // Only creates the zero series; the read guard is not needed.
@@ -357,12 +354,9 @@ impl Metrics {
         duration: Duration,
         now_unix_seconds: f64,
     ) {
-        let name = {
-            let mut all = self.lock_series();
-            let series = series_of(&mut all, runner);
-            series.outcomes.insert(outcome.to_owned());
-            Arc::clone(&series.name)
-        };
+        let name = self.runner(runner, |s| {
+            s.outcomes.insert(outcome.to_owned());
+        });
         self.deployments
             .get_or_create(&deployment_labels(&name, outcome))
             .inc();
@@ -396,12 +390,9 @@ impl Metrics {
     }
 
     pub fn reconcile_error(&self, runner: &str, kind: &str) {
-        let name = {
-            let mut all = self.lock_series();
-            let series = series_of(&mut all, runner);
-            series.error_kinds.insert(kind.to_owned());
-            Arc::clone(&series.name)
-        };
+        let name = self.runner(runner, |s| {
+            s.error_kinds.insert(kind.to_owned());
+        });
         self.reconcile_errors
             .get_or_create(&ErrorLabels {
                 runner: name,
@@ -411,12 +402,9 @@ impl Metrics {
     }
 
     pub fn invariant_refused(&self, runner: &str, invariant: &str) {
-        let name = {
-            let mut all = self.lock_series();
-            let series = series_of(&mut all, runner);
-            series.invariants.insert(invariant.to_owned());
-            Arc::clone(&series.name)
-        };
+        let name = self.runner(runner, |s| {
+            s.invariants.insert(invariant.to_owned());
+        });
         self.invariant_refusals
             .get_or_create(&InvariantLabels {
                 runner: name,
@@ -456,6 +444,20 @@ impl Metrics {
         if total > counted {
             self.leader_transitions.inc_by(total - counted);
         }
+    }
+
+    /// The runner's shared name, its entry made on first use; `note` records in the entry the
+    /// series about to be made, so that `forget_runner` finds them.
+    fn runner(&self, runner: &str, note: impl FnOnce(&mut RunnerSeries)) -> Arc<str> {
+        let mut all = self.lock_series();
+        // Looked up by `&str` first: the entry exists on every pass but the first.
+        if !all.contains_key(runner) {
+            let series = RunnerSeries::new(runner);
+            all.insert(Arc::clone(&series.name), series);
+        }
+        let series = all.get_mut(runner).expect("inserted above");
+        note(series);
+        Arc::clone(&series.name)
     }
 
     fn lock_series(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, RunnerSeries>> {
@@ -519,19 +521,6 @@ impl Drop for ReconcileTimer {
     fn drop(&mut self) {
         self.histogram.observe(self.started.elapsed().as_secs_f64());
     }
-}
-
-/// The runner's entry, made on first use.
-fn series_of<'a>(
-    all: &'a mut HashMap<Arc<str>, RunnerSeries>,
-    runner: &str,
-) -> &'a mut RunnerSeries {
-    // Looked up by `&str` first: the entry exists on every pass but the first.
-    if !all.contains_key(runner) {
-        let series = RunnerSeries::new(runner);
-        all.insert(Arc::clone(&series.name), series);
-    }
-    all.get_mut(runner).expect("inserted above")
 }
 
 fn deployment_labels(runner: &Arc<str>, outcome: &str) -> DeploymentLabels {
