@@ -141,6 +141,25 @@ fn the_drain_wakes_when_the_later_of_its_two_starts_has_drained() {
     assert_eq!(d.step, Some(Step::ScaleToZero { shard: Blue }));
 }
 
+/// A capacity raised by hand on the in-flight shard is restored to the attempt's once the shard
+/// has drained after the listener left it: that drain is a timed wait of its own, which ends
+/// before the stability window here.
+#[test]
+fn a_shrink_held_back_by_a_drain_wakes_when_the_drain_ends() {
+    let s = spec();
+    let raised = green_marked().capacity(3).healthy(3);
+    let obs = blue_live(&s, raised, Blue);
+    let mut memory = watching();
+    memory.traffic.green = Some(Traffic::LeftBy(t(500)));
+    let d = at(&s, &obs, &memory, 530);
+    assert_eq!(d.phase, Phase::WaitingForStability);
+    let d = held_until(&s, &obs, &d, 560);
+    assert!(
+        matches!(d.step, Some(Step::ConfigureShard { capacity: 2, .. })),
+        "{d:?}"
+    );
+}
+
 #[test]
 fn a_rolled_back_shard_drains_until_its_wake_before_it_is_released() {
     let s = spec();
