@@ -14,6 +14,8 @@
 //!
 //! `SWITCHYARD_BENCH_SIMULATED=0` or `SWITCHYARD_BENCH_REALTIME=0` skips that part.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -32,8 +34,8 @@ use switchyard::telemetry::{Health, Metrics, StatusBoard};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-const LIVE: &str =
-    r#"{"active_shard":"blue","deployment_ts":"2026-01-01T00:00:00Z","deployed_shards":["blue"]}"#;
+use common::world_yaml;
+
 const ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
 
 /// The waits of one case; `termination` is the simulated cloud's `terminationTime`.
@@ -94,11 +96,7 @@ fn file(waits: &Waits, runners: usize, shard: &str, revision: &str, listen: &str
         "controller:\n  cloud: simulated\n  listen: {listen}\n  syncInterval: 30s\n  transitionInterval: {}s\n  simulated:\n    bootTime: {}s\n    terminationTime: {}s\n    world:\n",
         waits.transition, waits.boot, waits.termination
     );
-    for i in 0..runners {
-        text.push_str(&format!(
-            "      runner-{i}:\n        record: '{LIVE}'\n        shards:\n          blue: {{ capacity: 2, revision: \"1\" }}\n"
-        ));
-    }
+    text.push_str(&world_yaml(runners, "capacity: 2, revision: \"1\""));
     text.push_str(&format!(
         "defaults:\n  capacity: 2\n  healthCheckGracePeriod: {}s\n  stabilityDuration: {}s\n  postSwitchCheck: {}s\n  drainDelay: {}s\n  progressDeadline: 15m\nrunners:\n",
         waits.grace, waits.stability, waits.post_switch, waits.drain

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{LIVE, converged_world};
+use common::{converged_world, world_yaml};
 use switchyard::clock::Clock;
 use switchyard::cloud::sim::{ManualClock, SimCloud};
 use switchyard::cloud::{Applied, Cloud, CloudError, Detail};
@@ -65,11 +65,7 @@ fn daemon(runners: usize) {
     let mut text = String::from(
         "controller:\n  cloud: simulated\n  listen: 127.0.0.1:0\n  syncInterval: 5s\n  simulated:\n    world:\n",
     );
-    for i in 0..runners {
-        text.push_str(&format!(
-            "      runner-{i}:\n        record: '{LIVE}'\n        shards:\n          blue: {{ capacity: 2 }}\n"
-        ));
-    }
+    text.push_str(&world_yaml(runners, "capacity: 2"));
     let fleet = fleet_file(runners);
     text.push_str(&fleet[fleet.find("runners:\n").expect("the runners")..]);
     std::fs::write(&path, text).expect("the fleet file");

@@ -1,4 +1,6 @@
 //! The fleet the benchmarks share: N converged runners on the simulated cloud, blue active.
+// Each bench uses a part of it.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,18 @@ pub fn fleet_file(controller: &str, runners: usize) -> String {
         ));
     }
     text
+}
+
+/// The `controller.simulated.world` entries of runner-0 to runner-(N-1), indented to follow
+/// `world:`: each with the `LIVE` record and a blue shard of `blue` (a YAML flow map's contents).
+pub fn world_yaml(runners: usize, blue: &str) -> String {
+    (0..runners)
+        .map(|i| {
+            format!(
+                "      runner-{i}:\n        record: '{LIVE}'\n        shards:\n          blue: {{ {blue} }}\n"
+            )
+        })
+        .collect()
 }
 
 /// The simulated world of `config`'s runners: each converged on blue at capacity 2.
